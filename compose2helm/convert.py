@@ -1,0 +1,133 @@
+"""The library API of `compose2helm convert`: compose file(s) in, charts and manifests out."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .charts import Dependency, common_chart, dependencies_of, overlay, umbrella_chart
+from .errors import InputError
+from .layout import Placement, discover_env_files, place
+from .loader import load_project
+from .mapping import plan_project
+from .names import is_dns_label
+from .output import Staging
+from .plan import ExamplePlan
+from .render import lint_chart, manifest_text, render_chart
+from .rules import RuleSet, load_rules
+
+
+@dataclass
+class ConvertResult:
+    plan: ExamplePlan
+    placement: Placement
+    release: str
+    env_files: list[Path]
+    changed: list[str]                                   # output files written (relative to out)
+    manifest: str                                        # path of the rendered manifest (relative)
+    lint: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def lint_errors(self) -> list[str]:
+        return [f"{chart}: {m['path']}: {m['message']}" for chart, msgs in self.lint.items()
+                for m in msgs if m["severity"] == "error"]
+
+
+def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] | None = None,
+            example: str | None = None, platform: str | None = None, variant: str | None = None,
+            release: str | None = None, mappings: list[Path] = (), rules: RuleSet | None = None,
+            lint: bool = True) -> ConvertResult:
+    files = [Path(f) for f in files]
+    if not files:
+        raise InputError("no compose file given")
+    placement = place(files[0], example, platform, variant)
+    if env_files is None:
+        env_files = discover_env_files(files[0], placement.variant, placement.example_dir)
+    project = load_project(files, env_files)
+    rules = rules or load_rules(list(mappings))
+    sources = [place(f, placement.example, placement.platform, placement.variant).inside for f in files]
+    plan = plan_project(project, rules, example=placement.example, chart=placement.chart,
+                        platform=placement.platform, variant=placement.variant, sources=sources)
+    release = release or plan.chart
+    _check_names(plan, release, files[0])
+
+    out = Path(out)
+    umbrella_rel = f"helm-charts/{plan.chart}"
+    overlay_file = f"{plan.overlay_name}-values.yaml"
+    deps, overlays = _existing_umbrella(out / umbrella_rel)
+    deps |= set(dependencies_of(plan))
+    overlays[overlay_file] = ", ".join(plan.sources)
+    manifest_rel = f"manifests/{plan.example}/{plan.overlay_name}/{plan.chart}.yaml"
+
+    with Staging(out) as stage:
+        for inst in plan.components():
+            for rel, text in common_chart(inst.rule).items():
+                stage.write(f"helm-charts/common/{inst.component}/{rel}", text)
+        mega = plan.megaservice()
+        for rel, text in umbrella_chart(plan, sorted(deps, key=lambda d: d.key),
+                                        mega.rule if mega else None, overlays).items():
+            stage.write(f"{umbrella_rel}/{rel}", text)
+        overlay_text = overlay(plan)
+        stage.write(f"{umbrella_rel}/{overlay_file}", overlay_text)
+        # Charts of other overlays' components are needed to render: take them from the output.
+        for dep in deps:
+            rel = f"helm-charts/common/{dep.name}"
+            if not stage.path(rel).exists():
+                if not (out / rel).is_dir():
+                    raise InputError(f"the umbrella chart needs {rel}, which is missing", file=out / umbrella_rel)
+                _copy_tree(out / rel, stage, rel)
+        lint_report: dict[str, list[dict[str, Any]]] = {}
+        if lint:
+            charts = sorted({f"helm-charts/common/{i.component}" for i in plan.components()}) + [umbrella_rel]
+            for rel in charts:
+                lint_report[rel] = lint_chart(stage.path(rel), stage.path("helm-charts"))
+        values = yaml.safe_load(overlay_text) or {}
+        docs = render_chart(stage.path(umbrella_rel), values, release, stage.path("helm-charts"))
+        stage.write(manifest_rel, manifest_text(docs))
+        # Files copied only to render with are not output.
+        for rel in [r for r in stage.files if r.startswith("helm-charts/common/")]:
+            comp = rel.split("/")[2]
+            if comp not in {i.component for i in plan.components()}:
+                del stage.files[rel]
+        changed = stage.commit()
+    return ConvertResult(plan, placement, release, list(env_files), changed, manifest_rel, lint_report,
+                         list(project.warnings))
+
+
+def _copy_tree(src: Path, stage: Staging, rel: str) -> None:
+    for path in sorted(src.rglob("*")):
+        if path.is_file() and "charts" not in path.relative_to(src).parts[:-1] and path.name != "Chart.lock":
+            stage.write(f"{rel}/{path.relative_to(src).as_posix()}", path.read_text(encoding="utf-8"))
+
+
+def _existing_umbrella(chart_dir: Path) -> tuple[set[Dependency], dict[str, str]]:
+    """Dependencies and overlays an earlier conversion of another platform left in the umbrella."""
+    deps: set[Dependency] = set()
+    overlays: dict[str, str] = {}
+    meta_file = chart_dir / "Chart.yaml"
+    if meta_file.is_file():
+        try:
+            meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            raise InputError("existing chart metadata is not valid YAML", file=meta_file) from None
+        for d in meta.get("dependencies") or []:
+            deps.add(Dependency(str(d["name"]), str(d.get("alias") or "")))
+    for f in sorted(chart_dir.glob("*-values.yaml")):
+        first = f.read_text(encoding="utf-8").split("\n", 1)[0]
+        m = re.search(r"values converted from (.+)\.$", first)
+        overlays[f.name] = m.group(1) if m else "an earlier conversion"
+    return deps, overlays
+
+
+def _check_names(plan: ExamplePlan, release: str, file: Path) -> None:
+    if not is_dns_label(release) or not release[0].isalpha() or len(release) > 53:
+        raise InputError(f"release name {release!r} is not a DNS-1123 label of at most 53 characters", file=file)
+    for inst in plan.instances:
+        name = release if inst.is_megaservice else f"{release}-{inst.name}"
+        if not is_dns_label(name):
+            raise InputError(f"object name {name!r} is not a DNS-1123 label of at most 63 characters",
+                             file=file, service=inst.service)

@@ -1,0 +1,134 @@
+"""Service-to-service addresses: rewrite what compose wires through the docker host or the
+compose network into the Service DNS names and ports of the rendered release.
+
+Input text is an env value or argument whose host variables (`${host_ip}`) were replaced by
+HOST; the output uses Helm template expressions (`{{ .Release.Name }}-tei`) that the charts
+pass through `tpl`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+HOST = "\x00HOST\x00"   # stands for a host variable inside converted text
+
+
+@dataclass(frozen=True)
+class Target:
+    service: str
+    dns: str                      # Helm expression of the Service name
+    ports: tuple[int, ...]        # container ports = Service ports
+    published: dict[int, int]     # published host port -> container port
+
+
+@dataclass
+class Rewrite:
+    kind: str        # host-port | host | service | localhost
+    target: str      # compose service reached
+    before: str
+    after: str
+
+
+@dataclass
+class EndpointIndex:
+    targets: dict[str, Target]                                 # by compose service name
+    aliases: dict[str, str] = field(default_factory=dict)      # container_name -> service
+    by_component: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = sorted(set(self.targets) | set(self.aliases), key=len, reverse=True)
+        alt = "|".join(re.escape(n) for n in names) or r"(?!x)x"
+        # A name counts only as a whole host: not inside a longer word or path.
+        # A bare name (no scheme, no port) counts only as the whole value: a word like
+        # `retriever` inside a sentence or a path is not an address.
+        self._name_re = re.compile(
+            r"(?:(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)|(?<![\w./:@-]))(?P<name>" + alt + r")"
+            r"(?![\w.-])(?::(?P<port>\d{1,5}))?")
+        self._host_re = re.compile(re.escape(HOST) + r"(?::(?P<port>\d{1,5}))?")
+        self._local_re = re.compile(r"(?<![\w.-])(?:localhost|127\.0\.0\.1)(?::(?P<port>\d{1,5}))")
+
+    def service_of(self, name: str) -> str | None:
+        if name in self.targets:
+            return name
+        return self.aliases.get(name)
+
+    def publisher(self, port: int) -> Target | None:
+        found = [t for t in self.targets.values() if port in t.published]
+        return found[0] if len(found) == 1 else None
+
+    def mentions_service(self, text: str) -> bool:
+        if HOST in text:
+            return True
+        return any(m.group("scheme") or m.group("port") or m.group(0) == text.strip()
+                   for m in self._name_re.finditer(text))
+
+    def rewrite(self, text: str, key: str, self_service: str, hints: dict[str, tuple[str, ...]],
+                components: dict[str, str]) -> tuple[str, list[Rewrite], list[str]]:
+        """Returns (new text, rewrites done, problems). `components` maps service -> component."""
+        done: list[Rewrite] = []
+        problems: list[str] = []
+
+        def via_host(m: re.Match) -> str:
+            port = m.group("port")
+            if port is None:
+                target = self._hinted(key, self_service, hints, components)
+                if target is None:
+                    problems.append(f"host address with no port in {key} names no known service")
+                    return m.group(0)
+                done.append(Rewrite("host", target.service, m.group(0), target.dns))
+                return target.dns
+            t = self.publisher(int(port))
+            if t is None:
+                problems.append(f"host port {port} in {key} is published by no service")
+                return m.group(0)
+            after = f"{t.dns}:{t.published[int(port)]}"
+            done.append(Rewrite("host-port", t.service, m.group(0).replace(HOST, "${host_ip}"), after))
+            return after
+
+        def via_name(m: re.Match) -> str:
+            if not m.group("scheme") and not m.group("port") and m.group(0) != m.string.strip():
+                return m.group(0)
+            service = self.service_of(m.group("name"))
+            t = self.targets[service]
+            scheme, port = m.group("scheme") or "", m.group("port")
+            if port is None:
+                after = scheme + t.dns
+            else:
+                p = int(port)
+                if p not in t.ports and p in t.published:
+                    p = t.published[p]   # a published port used on the compose network
+                elif p not in t.ports:
+                    problems.append(f"{key} uses port {p} that {service} neither exposes nor publishes")
+                after = f"{scheme}{t.dns}:{p}"
+            done.append(Rewrite("service", service, m.group(0), after))
+            return after
+
+        def via_localhost(m: re.Match) -> str:
+            p = int(m.group("port"))
+            own = self.targets.get(self_service)
+            if own is not None and p in own.ports:
+                return m.group(0)            # the container itself
+            t = self.publisher(p)
+            if t is None or t.service == self_service:
+                return m.group(0)
+            after = f"{t.dns}:{t.published[p]}"
+            done.append(Rewrite("localhost", t.service, m.group(0), after))
+            return after
+
+        out = self._host_re.sub(via_host, text)
+        out = self._local_re.sub(via_localhost, out)
+        # Names are matched outside Helm expressions only, so a rewrite is never rewritten again.
+        pieces = re.split(r"(\{\{.*?\}\})", out)
+        out = "".join(p if p.startswith("{{") else self._name_re.sub(via_name, p) for p in pieces)
+        return out, done, problems
+
+    def _hinted(self, key: str, self_service: str, hints: dict[str, tuple[str, ...]],
+                components: dict[str, str]) -> Target | None:
+        wanted = hints.get(key, ())
+        for component in wanted:
+            if component == "self":
+                return self.targets.get(self_service)
+            services = [s for s, c in components.items() if c == component]
+            if len(services) == 1:
+                return self.targets[services[0]]
+        return None

@@ -1,0 +1,683 @@
+"""Load compose files into a model.ComposeProject.
+
+Order, as Compose does it: read each file's YAML and validate it against the compose-spec schema
+(before interpolation), resolve `include` and `extends` per file, merge `-f` files service by
+service, then normalise every service into the typed model, interpolating structural fields and
+keeping meaning-carrying strings (environment, command, ...) as Templates.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.util
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import yaml
+
+from .envfile import read_env_file
+from .errors import InputError
+from .interpolate import check_required, parse, resolve
+from .model import (ComposeProject, Deploy, DeviceRequest, Healthcheck, Port, Service, Template,
+                    Volume)
+
+
+def load_project(files: list[Path], env_files: Iterable[Path] = (),
+                 environ: dict[str, str] | None = None) -> ComposeProject:
+    """Load `-f` files in order; env files (later wins) then `environ` give the variables.
+
+    environ=None means the process environment is NOT read, so output is deterministic.
+    """
+    files = [Path(f) for f in files]
+    if not files:
+        raise InputError("no compose file given")
+    variables: dict[str, Template] = {}
+    warnings: list[str] = []
+    for f in env_files:
+        values, notes = read_env_file(Path(f))
+        variables.update(values)
+        warnings += notes
+    if environ is not None:
+        variables.update({k: Template.literal(v) for k, v in environ.items()})
+    ld = _Loader(variables, warnings)
+    ld.env_files = [Path(f) for f in env_files]
+
+    services: dict[str, dict] = {}
+    origin: dict[str, Path] = {}
+    volumes: dict[str, None] = {}
+    for f in files:
+        svcs, orig, vols = ld.load_file(f, ())
+        for name, raw in svcs.items():
+            if name in services:
+                services[name] = _merge_service(services[name], raw)
+            else:
+                services[name], origin[name] = raw, orig[name]
+        volumes.update(dict.fromkeys(vols))
+
+    model: dict[str, Service] = {}
+    for name, raw in services.items():
+        if "image" not in raw and "build" not in raw:
+            raise InputError("service has neither an image nor a build", origin[name], name, "image")
+        model[name] = _Normaliser(variables, origin[name], name, warnings).service(raw)
+    for s in model.values():
+        for dep in s.depends_on:
+            if dep not in model:
+                raise InputError(f"depends on undefined service {dep!r}", s.file, s.name,
+                                 "depends_on")
+    return ComposeProject(files=files, services=model, variables=variables,
+                          env_files=ld.env_files, named_volumes=list(volumes), warnings=warnings)
+
+
+# --- reading and validating one file ------------------------------------------------------------
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+_TEXT_TAGS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys, as Compose does (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+                if key.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key.value!r}", key.start_mark)
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
+
+def _keep_env_text(node: yaml.Node, seen: set[int]) -> None:
+    """Make `environment:` mappings construct bool/int/float scalars as their source text.
+
+    safe_load would turn `False` into False and `1.0` into 1.0, and str() cannot give back the
+    spelling the container sees. Works on the node graph, so anchors and `<<:` merges are covered.
+    """
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        for idx, (k, v) in enumerate(node.value):
+            if isinstance(k, yaml.ScalarNode) and k.value == "environment" \
+                    and isinstance(v, yaml.MappingNode):
+                node.value[idx] = (k, _env_copy(v))
+            else:
+                _keep_env_text(v, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            _keep_env_text(v, seen)
+
+
+def _env_copy(m: yaml.MappingNode) -> yaml.MappingNode:
+    pairs = []
+    for k, v in m.value:
+        if k.tag == _MERGE_TAG and isinstance(v, yaml.MappingNode):
+            v = _env_copy(v)
+        elif k.tag == _MERGE_TAG and isinstance(v, yaml.SequenceNode):
+            v = yaml.SequenceNode(v.tag, [_env_copy(x) if isinstance(x, yaml.MappingNode) else x
+                                          for x in v.value], v.start_mark, v.end_mark)
+        elif isinstance(v, yaml.ScalarNode) and v.tag in _TEXT_TAGS:
+            v = yaml.ScalarNode(_STR_TAG, v.value, v.start_mark, v.end_mark, v.style)
+        pairs.append((k, v))
+    return yaml.MappingNode(m.tag, pairs, m.start_mark, m.end_mark, m.flow_style)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read file: {getattr(e, 'strerror', None) or e}", file=path)
+    loader = _YamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _keep_env_text(node, set())
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        raise InputError(f"invalid YAML: {' '.join(str(e).split())}", file=path) from None
+    except RecursionError:
+        raise InputError("invalid YAML: structure nested too deeply", file=path) from None
+    finally:
+        loader.dispose()
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    """The compose-spec validator, compiled once per process from check-jsonschema's copy."""
+    spec = importlib.util.find_spec("check_jsonschema")
+    path = Path(spec.origin).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+_LAX = ("unevaluatedProperties", "additionalProperties")
+
+
+def _validate(doc: dict, path: Path) -> None:
+    """Raise the most specific schema error, naming service and key path."""
+    try:
+        errors = list(_validator().iter_errors(doc))
+    except RecursionError:
+        raise InputError("document nested too deeply", file=path) from None
+    if not errors:
+        return
+    # "unevaluated properties" at the service level is also reported when a known key is merely
+    # mistyped; the deepest specific error names the real culprit.
+    err = min(errors, key=lambda e: (e.validator in _LAX, -len(e.absolute_path)))
+    err = jsonschema.exceptions.best_match([err])
+    where = list(err.absolute_path)
+    service = None
+    if len(where) >= 2 and where[0] == "services":
+        service, where = str(where[1]), where[2:]
+    if err.validator in _LAX and (m := re.search(r"'([^']+)'", err.message)):
+        where.append(m.group(1))
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where).lstrip(".") or None
+    msg = err.message if len(err.message) <= 200 else err.message[:200] + "..."
+    raise InputError(f"not valid compose: {msg}", path, service, key)
+
+
+# --- include, extends and -f merging (on raw mappings) -------------------------------------------
+
+class _Loader:
+    def __init__(self, variables: dict[str, Template], warnings: list[str]):
+        self.variables = variables
+        self.warnings = warnings
+        self.env_files: list[Path] = []
+        self._docs: dict[Path, dict] = {}
+
+    def doc(self, path: Path) -> dict:
+        """A file's validated top-level mapping (cached: extends may read a file many times)."""
+        real = path.resolve()
+        if real not in self._docs:
+            doc = _read_yaml(path)
+            if not isinstance(doc, dict):
+                raise InputError("top level is not a mapping", file=path)
+            if doc.get("services") is None:
+                if "include" not in doc:
+                    raise InputError("no services", file=path, key="services")
+                doc.pop("services", None)
+            elif not isinstance(doc["services"], dict):
+                raise InputError("services is not a mapping", file=path, key="services")
+            for name, svc in (doc.get("services") or {}).items():
+                if not isinstance(svc, dict):
+                    raise InputError("service is not a mapping", path, str(name))
+            _validate(doc, path)
+            self._docs[real] = doc
+        return self._docs[real]
+
+    def interp(self, value: Any, path: Path, service: str | None, key: str) -> str:
+        try:
+            return resolve(parse(str(value)), self.variables)
+        except InputError as e:
+            raise InputError(e.message, path, service, key) from None
+
+    def load_file(self, path: Path, stack: tuple[Path, ...]):
+        """Services (extends resolved), their declaring files, and named volumes of one file."""
+        if path.resolve() in stack:
+            raise InputError("include cycle", file=path, key="include")
+        doc = self.doc(path)
+        services: dict[str, dict] = {}
+        origin: dict[str, Path] = {}
+        volumes = list(doc.get("volumes") or {})
+        for entry in doc.get("include") or []:
+            for sub in self._include(entry, path):
+                svcs, orig, vols = self.load_file(sub, stack + (path.resolve(),))
+                for name in svcs:
+                    if name in services:
+                        raise InputError(f"included service conflicts with {origin[name]}",
+                                         path, name, "include")
+                services.update(svcs)
+                origin.update(orig)
+                volumes += vols
+        for name in doc.get("services") or {}:
+            if name in services:
+                raise InputError(f"service conflicts with included {origin[name]}", path, name)
+            services[name] = self.service(path, name, ())
+            origin[name] = path
+        self._note_ignored(doc, path)
+        return services, origin, volumes
+
+    def _include(self, entry: Any, path: Path) -> list[Path]:
+        """Files of one include entry; its env_file adds variables without overriding ours."""
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        subs = entry.get("path")
+        for env in _as_list(entry.get("env_file")):
+            env_path = path.parent / self.interp(env, path, None, "include")
+            values, notes = read_env_file(env_path)
+            for k, v in values.items():
+                self.variables.setdefault(k, v)
+            self.warnings += notes
+            self.env_files.append(env_path)
+        return [path.parent / self.interp(p, path, None, "include") for p in _as_list(subs)]
+
+    def _note_ignored(self, doc: dict, path: Path) -> None:
+        nets = doc.get("networks")
+        if nets and (set(nets) != {"default"}
+                     or nets["default"] not in (None, {}, {"driver": "bridge"})):
+            self.warnings.append(f"{path}: top-level networks ignored (Kubernetes has one network)")
+        for key in ("secrets", "configs"):
+            if doc.get(key):
+                self.warnings.append(f"{path}: top-level {key} ignored")
+
+    def service(self, path: Path, name: str, stack: tuple) -> dict:
+        """The raw service with `extends` applied and env_file paths made absolute."""
+        svc = copy.deepcopy(self.doc(path)["services"][name])
+        if "env_file" in svc:
+            svc["env_file"] = [self._env_file(e, path, name) for e in _as_list(svc["env_file"])]
+        ext = svc.pop("extends", None)
+        if ext is None:
+            return svc
+        if isinstance(ext, str):
+            ext = {"service": ext}
+        base_name = self.interp(ext["service"], path, name, "extends")
+        base_path = path
+        if ext.get("file"):
+            base_path = path.parent / self.interp(ext["file"], path, name, "extends")
+        here = stack + ((path.resolve(), name),)
+        if (base_path.resolve(), base_name) in here:
+            chain = " -> ".join(n for _, n in here) + f" -> {base_name}"
+            raise InputError(f"extends cycle: {chain}", path, name, "extends")
+        if base_name not in (self.doc(base_path).get("services") or {}):
+            raise InputError(f"extends unknown service {base_name!r} in {base_path}",
+                             path, name, "extends")
+        return _merge_service(self.service(base_path, base_name, here), svc)
+
+    def _env_file(self, entry: Any, path: Path, name: str) -> dict:
+        if isinstance(entry, dict):
+            p, required = entry.get("path", ""), entry.get("required", True)
+        else:
+            p, required = entry, True
+        return {"path": str(path.parent / self.interp(p, path, name, "env_file")),
+                "required": required}
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+# Service keys whose list values accumulate across files (duplicates dropped).
+_APPEND = {"ports", "expose", "cap_add", "cap_drop", "devices", "dns", "dns_search", "dns_opt",
+           "env_file", "security_opt", "group_add", "profiles", "tmpfs", "external_links", "links",
+           "volumes_from", "secrets", "configs", "extra_hosts", "device_cgroup_rules"}
+# Keys with a list and a mapping spelling: normalised to a mapping before merging.
+_MAPLIKE = {"environment", "labels", "annotations", "sysctls", "depends_on", "networks"}
+
+
+def _merge_service(base: dict, over: dict) -> dict:
+    """Compose's override rules: mappings merge, lists append (volumes by target), rest replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        b = out.get(k)
+        if v is None and k in out:             # an empty key in an overlay keeps the base value
+            continue
+        if b is None:
+            out[k] = v
+        elif k in _MAPLIKE:
+            out[k] = _deep_merge(_as_map(k, b), _as_map(k, v))
+        elif k == "volumes" and isinstance(b, list) and isinstance(v, list):
+            by_target = {_volume_target(x): x for x in b}
+            by_target.update({_volume_target(x): x for x in v})
+            out[k] = list(by_target.values())
+        elif k in _APPEND:
+            merged = _as_list(b) + _as_list(v)
+            out[k] = [x for i, x in enumerate(merged) if x not in merged[:i]]
+        elif isinstance(b, dict) and isinstance(v, dict):
+            out[k] = _deep_merge(b, v)
+        else:                                  # image, command, entrypoint, scalars
+            out[k] = v
+    return out
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    """Mappings merge recursively; anything else (healthcheck.test, lists) is replaced."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+def _as_map(key: str, value: Any) -> dict:
+    if isinstance(value, dict):
+        return value
+    out: dict = {}
+    for item in _as_list(value):
+        item = str(item)
+        if key == "depends_on":
+            out[item] = {"condition": "service_started"}
+        elif key == "networks":
+            out[item] = None
+        else:
+            k, sep, v = item.partition("=")
+            out[k] = v if sep else None
+    return out
+
+
+def _volume_target(entry: Any) -> str:
+    if isinstance(entry, dict):
+        return str(entry.get("target"))
+    parts = _split_colons(str(entry))
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def _split_colons(text: str) -> list[str]:
+    """Split on `:` outside `${...}` (`${MODEL_CACHE:-./data}:/data` has two parts)."""
+    parts, cur, depth, i = [], [], 0, 0
+    while i < len(text):
+        if text.startswith("${", i):
+            depth += 1
+            cur.append("${")
+            i += 2
+            continue
+        c = text[i]
+        if c == "}" and depth:
+            depth -= 1
+        if c == ":" and not depth:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+# --- normalising one merged service into the model ------------------------------------------------
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([bkmgt]?)b?", re.I)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0", ""}
+
+
+class _Normaliser:
+    """Turns one merged raw service into model.Service; handler errors get file/service/key here."""
+
+    def __init__(self, variables: dict[str, Template], file: Path, name: str, warnings: list[str]):
+        self.vars, self.file, self.name, self.warnings = variables, file, name, warnings
+
+    def service(self, raw: dict) -> Service:
+        s = Service(name=self.name, file=self.file)
+        # env_file first so that `environment` overrides it, whatever the key order.
+        for key in sorted(raw, key=lambda k: k != "env_file"):
+            try:
+                self._apply(s, key, raw[key])
+            except InputError as e:
+                if e.file is not None:
+                    raise
+                raise InputError(e.message, self.file, self.name, e.key or key) from None
+        return s
+
+    # scalar helpers: str / Template / int / bool / seconds / bytes, all interpolated
+
+    def s(self, value: Any) -> str:
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        return resolve(parse(str(value)), self.vars)
+
+    def t(self, value: Any) -> Template:
+        t = parse(value if isinstance(value, str) else self.s(value))
+        check_required(t, self.vars)
+        return t
+
+    def int(self, value: Any, key: str) -> int:
+        text = self.s(value) if not isinstance(value, bool) else "?"
+        if not re.fullmatch(r"[+-]?\d+", text.strip()):
+            raise InputError(f"not an integer: {text!r}", key=key)
+        return int(text)
+
+    def bool(self, value: Any, key: str) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = self.s(value).strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise InputError(f"not a boolean: {text!r}", key=key)
+        return text in _TRUE
+
+    def seconds(self, value: Any, key: str) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        text = self.s(value).strip()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            return float(text)
+        if not text or _DURATION.sub("", text):
+            raise InputError(f"not a duration: {text!r}", key=key)
+        return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION.findall(text))
+
+    def bytes(self, value: Any, key: str) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = self.s(value).strip()
+        m = _SIZE.fullmatch(text)
+        if not m:
+            raise InputError(f"not a size: {text!r}", key=key)
+        return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+
+    def port(self, value: Any, key: str, allow_empty: bool = False) -> int | None:
+        text = self.s(value).strip() if not isinstance(value, int) else str(value)
+        if text == "" and allow_empty:
+            return None
+        if "-" in text:
+            raise InputError(f"port ranges are not supported: {text!r}", key=key)
+        if not text.isdigit() or not 1 <= int(text) <= 65535:
+            raise InputError(f"not a port number (1-65535): {text!r}", key=key)
+        return int(text)
+
+    # per-key handlers
+
+    def _apply(self, s: Service, key: str, v: Any) -> None:
+        if key in ("image", "container_name", "restart", "runtime", "ipc", "user", "working_dir",
+                   "network_mode"):
+            setattr(s, key, None if v is None else self.s(v))
+        elif key == "build":
+            s.build = True
+        elif key in ("command", "entrypoint"):
+            setattr(s, key, self.command(v))
+        elif key == "environment":
+            for k, val in _as_map(key, v).items():
+                s.environment[str(k)] = None if val is None else self.t(val)
+        elif key == "env_file":
+            self.env_files(s, v)
+        elif key == "ports":
+            s.ports = [self.ports(p) for p in v or []]
+        elif key == "expose":
+            s.expose = [self.port(str(x).split("/")[0], "expose") for x in v or []]
+        elif key == "volumes":
+            s.volumes = [self.volume(x) for x in v or []]
+        elif key == "depends_on":
+            s.depends_on = {str(n): (c or {}).get("condition") or "service_started"
+                            for n, c in _as_map(key, v).items()}
+        elif key == "healthcheck":
+            s.healthcheck = self.healthcheck(v or {})
+        elif key == "shm_size":
+            s.shm_size = self.bytes(v, key)
+        elif key == "deploy":
+            s.deploy = self.deploy(v or {})
+        elif key in ("read_only", "privileged"):
+            setattr(s, key, self.bool(v, key))
+        elif key in ("cap_add", "cap_drop", "group_add", "security_opt", "profiles", "tmpfs"):
+            setattr(s, key, [self.s(x) for x in _as_list(v)])
+        elif key == "devices":
+            s.devices = [self.s(x) if not isinstance(x, dict) else
+                         ":".join(self.s(x[k]) for k in ("source", "target", "permissions") if k in x)
+                         for x in v or []]
+        else:
+            self._check_strings(v, key)        # compose interpolates these too: fail like it would
+            s.extra[key] = v
+
+    def _check_strings(self, v: Any, key: str) -> None:
+        if isinstance(v, str):
+            check_required(parse(v), self.vars)
+        elif isinstance(v, dict):
+            for x in v.values():
+                self._check_strings(x, key)
+        elif isinstance(v, list):
+            for x in v:
+                self._check_strings(x, key)
+
+    def command(self, v: Any) -> list[Template] | None:
+        if v is None:
+            return None
+        if isinstance(v, list):
+            return [self.t(x) for x in v]
+        # Split the raw text, not the interpolated one, so `${...}` stays a reference; a
+        # reference's default may hold blanks or quotes, so it is shielded from shlex.
+        spans: list[str] = []
+        shielded = _shield(str(v), spans)
+        try:
+            tokens = shlex.split(shielded)
+        except ValueError as e:
+            raise InputError(f"cannot split command: {e}") from None
+        return [self.t(re.sub("\0(\\d+)\0", lambda m: spans[int(m.group(1))], tok))
+                for tok in tokens]
+
+    def env_files(self, s: Service, entries: list[dict]) -> None:
+        for e in entries:
+            path = Path(e["path"])
+            if not path.exists() and not self.bool(e.get("required", True), "env_file"):
+                self.warnings.append(f"{self.file}: service {self.name!r}: optional env_file "
+                                     f"{path} not found")
+                continue
+            values, notes = read_env_file(path)
+            self.warnings += notes
+            for k, t in values.items():
+                check_required(t, self.vars)
+                s.environment[k] = t
+
+    def ports(self, p: Any) -> Port:
+        if isinstance(p, dict):
+            return Port(target=self.port(p.get("target"), "ports"),
+                        published=self.port(p.get("published") or "", "ports", allow_empty=True),
+                        protocol=self.s(p.get("protocol") or "tcp").lower(),
+                        host_ip=self.s(p["host_ip"]) if p.get("host_ip") else None)
+        if isinstance(p, int) and not isinstance(p, bool):
+            return Port(target=self.port(p, "ports"))
+        text = self.s(p)                       # "${NGINX_PORT:-80}:80": interpolate first
+        text, _, proto = text.partition("/")
+        proto = (proto or "tcp").lower()
+        if proto not in ("tcp", "udp", "sctp"):
+            raise InputError(f"unknown protocol {proto!r}", key="ports")
+        host_ip = None
+        if text.startswith("["):               # [::1]:8080:80
+            ip, _, rest = text[1:].partition("]")
+            host_ip, text = ip, rest[1:] if rest.startswith(":") else "\0"
+        parts = text.split(":")
+        if len(parts) == 3 and host_ip is None:
+            host_ip, parts = parts[0], parts[1:]
+        if len(parts) > 2 or (host_ip is not None and len(parts) != 2):
+            raise InputError(f"cannot parse port {self.s(p)!r}", key="ports")
+        published = None
+        if len(parts) == 2:                     # an empty host port only after an IP
+            published = self.port(parts[0], "ports", allow_empty=host_ip is not None)
+        return Port(target=self.port(parts[-1], "ports"), published=published,
+                    protocol=proto, host_ip=host_ip or None)
+
+    def volume(self, v: Any) -> Volume:
+        if isinstance(v, dict):
+            raw = v.get("source")
+            tmpl = self.t(raw) if raw is not None else None
+            source = resolve(tmpl, self.vars) if tmpl is not None else None
+            ro = self.bool(v.get("read_only", False), "volumes")
+            return Volume(type=self.s(v.get("type") or "volume"), target=self.s(v["target"]),
+                          source=source or None, source_template=tmpl, read_only=ro)
+        parts = _split_colons(str(v))
+        if len(parts) == 1:                    # "/data": an anonymous volume
+            return Volume(type="volume", target=self.s(parts[0]))
+        if len(parts) > 3 or not parts[1]:
+            raise InputError(f"cannot parse volume {v!r}", key="volumes")
+        tmpl = self.t(parts[0])
+        source = resolve(tmpl, self.vars)
+        options = self.s(parts[2]).split(",") if len(parts) == 3 else []
+        if not source:
+            self.warnings.append(f"{self.file}: service {self.name!r}: volume source "
+                                 f"{parts[0]!r} is empty; taken as an anonymous volume")
+            kind = "volume"
+        elif source.startswith((".", "/", "~")) or "/" in source:
+            kind = "bind"
+        else:
+            kind = "volume"
+        return Volume(type=kind, target=self.s(parts[1]), source=source or None,
+                      source_template=tmpl, read_only="ro" in options)
+
+    def healthcheck(self, h: dict) -> Healthcheck:
+        test = h.get("test")
+        if isinstance(test, str):
+            tests = (Template.literal("CMD-SHELL"), self.t(test))
+        else:
+            tests = tuple(self.t(x) for x in test or [])
+        disable = self.bool(h.get("disable", False), "healthcheck.disable") or \
+            (bool(tests) and tests[0] == Template.literal("NONE"))
+        opt = {k: self.seconds(h[k], f"healthcheck.{k}") for k in
+               ("interval", "timeout", "start_period") if h.get(k) is not None}
+        retries = self.int(h["retries"], "healthcheck.retries") if h.get("retries") is not None \
+            else None
+        return Healthcheck(test=tests, retries=retries, disable=disable, **opt)
+
+    def deploy(self, d: dict) -> Deploy:
+        out = Deploy(mode=self.s(d["mode"]) if d.get("mode") else None)
+        if d.get("replicas") is not None:
+            out.replicas = self.int(d["replicas"], "deploy.replicas")
+        res = d.get("resources") or {}
+        lim, req = res.get("limits") or {}, res.get("reservations") or {}
+        out.cpu_limit = self.s(lim["cpus"]) if lim.get("cpus") is not None else None
+        out.memory_limit = self.s(lim["memory"]) if lim.get("memory") is not None else None
+        out.cpu_request = self.s(req["cpus"]) if req.get("cpus") is not None else None
+        out.memory_request = self.s(req["memory"]) if req.get("memory") is not None else None
+        for dev in req.get("devices") or []:
+            count = dev.get("count")
+            if count is not None and self.s(count) != "all":
+                count = self.int(count, "deploy.resources.reservations.devices.count")
+            else:
+                count = None
+            out.devices.append(DeviceRequest(
+                driver=self.s(dev["driver"]) if dev.get("driver") else None, count=count,
+                capabilities=tuple(self.s(c) for c in _flat(dev.get("capabilities"))),
+                device_ids=tuple(self.s(c) for c in _as_list(dev.get("device_ids")))))
+        return out
+
+
+def _flat(value: Any) -> list:
+    """capabilities is a list, historically a list of lists."""
+    out = []
+    for x in _as_list(value):
+        out += _flat(x) if isinstance(x, list) else [x]
+    return out
+
+
+def _shield(text: str, spans: list[str]) -> str:
+    """Replace each `${...}` (balanced) by a NUL-delimited index into spans; `$$` kept as is."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$$")
+            i += 2
+            continue
+        if text.startswith("${", i):
+            depth, j = 0, i
+            while j < len(text):
+                if text.startswith("${", j):
+                    depth, j = depth + 1, j + 2
+                    continue
+                if text[j] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            if j < len(text):
+                spans.append(text[i:j + 1])
+                out.append(f"\0{len(spans) - 1}\0")
+                i = j + 1
+                continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)

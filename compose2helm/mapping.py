@@ -1,0 +1,343 @@
+"""Apply the mapping rules to a compose project: one chart instance and its values per service."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import interpolate
+from .accelerators import accelerator
+from .endpoints import EndpointIndex, Target
+from .errors import InputError
+from .findings import (POLICY_ACCELERATOR, POLICY_IPC, POLICY_NO_MEANING, POLICY_ORDER, POLICY_PROBE,
+                       POLICY_UNKNOWN, POLICY_VALUE, Finding)
+from .model import ComposeProject, Service, Template
+from .names import dns_label
+from .plan import ExamplePlan, Instance
+from .probes import healthcheck_probe, rule_probes
+from .rules import Rule, RuleSet, split_image
+from .texts import Context, convert, env_entry, escape, literal_text
+from .volumes import volume_values
+
+MEGASERVICE_DNS = "{{ .Release.Name }}"
+
+
+def referenced_variables(service: Service) -> set[str]:
+    names: set[str] = set()
+    for t in list(service.command or []) + list(service.entrypoint or []) + [
+            t for t in service.environment.values() if t is not None]:
+        names.update(v.name for v in t.variables())
+    return names
+
+
+def generic_rule(service: Service, component: str) -> Rule:
+    """A rule made from the service alone, for an image no mapping rule knows."""
+    repo, tag, _ = split_image(service.image or "")
+    return Rule(component=component, file="generic", description=f"Chart for {repo}, built from its compose service.",
+                image={"repository": repo, "tag": tag or "latest"}, generic=True)
+
+
+def _generic_name(image: str) -> str:
+    return dns_label(split_image(image)[0].rsplit("/", 1)[-1]) or "component"
+
+
+def _container_ports(service: Service, rule: Rule) -> list[int]:
+    ports: list[int] = []
+    for p in service.ports:
+        if p.target not in ports:
+            ports.append(p.target)
+    for p in service.expose:
+        if p not in ports:
+            ports.append(p)
+    if not ports:
+        ports = [int(p["port"]) for p in rule.ports]
+    return ports
+
+
+def _port_entries(ports: list[int], rule: Rule) -> list[dict[str, Any]]:
+    by_number = {int(p["port"]): str(p["name"]) for p in rule.ports}
+    entries, used = [], set()
+    for i, port in enumerate(ports):
+        name = by_number.get(port)
+        if name is None and i == 0 and len(rule.ports) >= 1 and int(rule.ports[0]["port"]) not in ports:
+            name = str(rule.ports[0]["name"])      # the component's main port, moved
+        if name is None or name in used or len(name) > 15:
+            name = f"port-{port}"
+        used.add(name)
+        entries.append({"name": name, "port": port, "targetPort": port})
+    return entries
+
+
+def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart: str, platform: str,
+                 variant: str, sources: list[str]) -> ExamplePlan:
+    services = list(project.services.values())
+    policy = rules.policy
+    chosen: dict[str, Rule] = {}
+    component: dict[str, str] = {}
+    findings: list[Finding] = []
+    generic: list[str] = []
+    umbrella_taken = False
+    for s in services:
+        if not s.image:
+            raise InputError("has no image (it is built from source); give it an image to convert it",
+                             file=s.file, service=s.name, key="build" if s.build else "image")
+        rule = rules.match(s.image, s.name, referenced_variables(s))
+        if rule is not None and rule.kind == "megaservice":
+            if not umbrella_taken:
+                umbrella_taken = True
+                chosen[s.name], component[s.name] = rule, ""
+                continue
+            rule = None       # a second megaservice gets a chart of its own
+        if rule is None:
+            name = _generic_name(s.image)
+            if rules.by_component(name) is not None:
+                name = f"{name}-generic"
+            rule = generic_rule(s, name)
+            generic.append(s.name)
+            findings.append(Finding(s.name, "image", "changed",
+                                    f"no mapping rule knows {split_image(s.image)[0]}: chart {name} built "
+                                    "from the service", "generic"))
+        chosen[s.name], component[s.name] = rule, rule.component
+
+    names = _instance_names(services, component, chart)
+    ports = {s.name: _container_ports(s, chosen[s.name]) for s in services}
+    targets = {}
+    for s in services:
+        dns = MEGASERVICE_DNS if component[s.name] == "" else "{{ .Release.Name }}-" + names[s.name]
+        published = {p.published: p.target for p in s.ports if p.published}
+        targets[s.name] = Target(s.name, dns, tuple(ports[s.name]), published)
+    aliases = {s.container_name: s.name for s in services
+               if s.container_name and s.container_name not in project.services}
+    index = EndpointIndex(targets, aliases)
+    comp_of = {s.name: (chosen[s.name].component if component[s.name] == "" else component[s.name])
+               for s in services}
+
+    instances = []
+    for s in services:
+        ctx = Context(s.name, project.variables, policy, index, comp_of, chart)
+        values = _values(s, chosen[s.name], ports[s.name], ctx, megaservice=component[s.name] == "")
+        findings.extend(ctx.findings)
+        instances.append(Instance(s.name, component[s.name], names[s.name], chosen[s.name], values))
+    return ExamplePlan(example, chart, platform, variant, sources, instances, findings, generic)
+
+
+def _instance_names(services: list[Service], component: dict[str, str], chart: str) -> dict[str, str]:
+    counts: dict[str, int] = {}
+    for s in services:
+        counts[component[s.name]] = counts.get(component[s.name], 0) + 1
+    names: dict[str, str] = {}
+    for s in services:
+        c = component[s.name]
+        if c == "":
+            names[s.name] = chart
+        elif counts[c] == 1:
+            names[s.name] = c
+        else:
+            names[s.name] = dns_label(s.name)
+    seen: dict[str, str] = {}
+    for s in services:
+        n = names[s.name]
+        if not n:
+            raise InputError("service name has no letters or digits to name a chart instance",
+                             file=s.file, service=s.name)
+        if n in seen:
+            raise InputError(f"service name collides with service {seen[n]!r} once made a DNS name ({n})",
+                             file=s.file, service=s.name)
+        seen[n] = s.name
+    return names
+
+
+def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice: bool) -> dict[str, Any]:
+    v: dict[str, Any] = {}
+    note = ctx.note
+    if not megaservice:
+        v["enabled"] = True
+    repo, tag, digest = split_image(s.image or "")
+    v["image"] = {"repository": repo, "tag": tag or "latest"}
+    if digest:
+        v["image"]["digest"] = digest
+    if not tag and not digest:
+        note("image", "changed", "no tag: latest, as compose pulls it", POLICY_NO_MEANING)
+    if s.deploy and s.deploy.replicas is not None:
+        v["replicaCount"] = s.deploy.replicas
+    v["service"] = {"ports": _port_entries(ports, rule)}
+    if not s.ports and not s.expose and ports:
+        note("ports", "added", f"no ports declared: the component's port {ports[0]} from the rule", rule.file)
+
+    accel = accelerator(s, ctx.policy, ctx.variables)
+
+    # Command and arguments: rule flags feed named values, other variables become values too.
+    if s.entrypoint is not None:
+        v["command"] = [convert(t, ctx, "entrypoint", f"entrypoint[{i}]") for i, t in enumerate(s.entrypoint)]
+    if s.command is not None:
+        v["args"] = _args(s.command, rule, ctx)
+
+    env: dict[str, str] = {}
+    secret_env: dict[str, str] = {}
+    for key, t in s.environment.items():
+        if accel and key in accel.profile.not_carried_env:
+            note(f"environment.{key}", "dropped",
+                 f"the {accel.profile.resource} device plugin assigns the devices", POLICY_ACCELERATOR)
+            continue
+        target, text = env_entry(key, t, ctx, lambda k: _named_env(rule, k))
+        (secret_env if target == "secretEnv" else env)[key] = text
+    if env:
+        v["env"] = env
+    if secret_env:
+        v["secretEnv"] = secret_env
+
+    vol, vol_findings = volume_values(s, ctx.policy)
+    v.update(vol)
+    ctx.findings.extend(vol_findings)
+
+    resources: dict[str, Any] = {}
+    if accel:
+        resources = {"limits": {accel.profile.resource: accel.count}}
+        note("accelerator", "changed", f"{accel.profile.name}: {accel.profile.resource}: {accel.count} "
+             f"(count from {accel.count_from})", POLICY_ACCELERATOR)
+        if accel.count_variable and not ctx.named.get(accel.count_variable):
+            ctx.named[accel.count_variable] = str(accel.count)
+        if s.runtime:
+            note("runtime", "dropped", f"runtime {s.runtime}: the device plugin does its job", POLICY_ACCELERATOR)
+        if s.devices:
+            note("devices", "dropped", f"host devices {', '.join(s.devices)}: the device plugin provides them",
+                 POLICY_ACCELERATOR)
+    elif s.runtime:
+        note("runtime", "dropped", f"runtime {s.runtime} has no Kubernetes equivalent here", POLICY_UNKNOWN)
+    if s.deploy:
+        for kind, cpu, mem in (("limits", s.deploy.cpu_limit, s.deploy.memory_limit),
+                               ("requests", s.deploy.cpu_request, s.deploy.memory_request)):
+            if cpu:
+                resources.setdefault(kind, {})["cpu"] = cpu
+            if mem:
+                resources.setdefault(kind, {})["memory"] = _memory(mem)
+        if s.deploy.mode == "global":
+            note("deploy.mode", "changed", "global: one replica (DaemonSet not generated)", POLICY_UNKNOWN)
+    if resources:
+        v["resources"] = resources
+
+    security: dict[str, Any] = {}
+    if s.cap_add:
+        security["capabilities"] = {"drop": ["ALL"], "add": sorted(set(s.cap_add))}
+        note("cap_add", "carried", f"capabilities {', '.join(sorted(set(s.cap_add)))} added (all others dropped)",
+             POLICY_NO_MEANING)
+    if s.read_only:
+        security["readOnlyRootFilesystem"] = True
+    if s.user:
+        uid, _, gid = s.user.partition(":")
+        if uid.isdigit():
+            security["runAsUser"] = int(uid)
+            security["runAsNonRoot"] = uid != "0"
+            if gid.isdigit():
+                security["runAsGroup"] = int(gid)
+        else:
+            note("user", "dropped", f"user {s.user} is a name; Kubernetes needs a numeric id", POLICY_UNKNOWN)
+    if security:
+        v["securityContext"] = security
+    if s.working_dir:
+        v["workingDir"] = s.working_dir
+
+    probe, how = healthcheck_probe(s, ctx.variables, ctx.policy)
+    if probe is not None:
+        v["readinessProbe"] = probe
+        v["startupProbe"] = dict(probe)
+        note("healthcheck", "changed", f"readiness and startup probes ({how})", POLICY_PROBE)
+    elif not megaservice:
+        probes = rule_probes(rule.probe, ports[0] if ports else None)
+        if probes is not None and not (s.healthcheck and s.healthcheck.disable):
+            v["readinessProbe"], v["startupProbe"] = probes
+            note("healthcheck", "added", "no healthcheck in compose: the component's probes", rule.file)
+
+    _other_keys(s, ctx)
+    # Named values: empty compose defaults fall back to the rule's documented default.
+    named = {}
+    for key, default in ctx.named.items():
+        nv = next((n for n in rule.values if n.key == key), None)
+        if not default and nv is not None and nv.default:
+            default = nv.default
+            note(key, "changed", f"unset in compose: the component's default {default!r}", rule.file)
+        named[key] = default
+    for key in sorted(named):
+        if key in v:
+            raise InputError(f"variable {key} collides with a chart value of the same name",
+                             file=s.file, service=s.name)
+        v[key] = named[key]
+    return v
+
+
+def _named_env(rule: Rule, key: str) -> str | None:
+    nv = rule.value_for_env(key)
+    return nv.key if nv else None
+
+
+def _args(command: list[Template], rule: Rule, ctx: Context) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(command):
+        word = command[i]
+        flag_text = literal_text(word, ctx) if word.is_literal() else None
+        where = f"command[{i}]"
+        nv = rule.value_for_flag(flag_text) if flag_text else None
+        if nv is not None and i + 1 < len(command):
+            out.append(escape(flag_text))
+            out.append(ctx.name_value(nv.key, literal_text(command[i + 1], ctx), where))
+            i += 2
+            continue
+        if flag_text and "=" in flag_text:
+            flag, _, arg = flag_text.partition("=")
+            nv = rule.value_for_flag(flag)
+            if nv is not None:
+                out.append(escape(flag) + "=" + ctx.name_value(nv.key, arg, where))
+                i += 1
+                continue
+        out.append(convert(word, ctx, "command", where))
+        i += 1
+    return out
+
+
+def _memory(text: str) -> str:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)b?", text.strip().lower())
+    if not m:
+        return text
+    unit = {"": "", "k": "Ki", "m": "Mi", "g": "Gi", "t": "Ti"}[m.group(2)]
+    return m.group(1) + unit
+
+
+_NO_MEANING = {
+    "container_name": "container names have no Kubernetes meaning: objects are named <release>-<component>",
+    "restart": "Kubernetes restarts failed containers itself (restartPolicy Always)",
+}
+
+
+def _other_keys(s: Service, ctx: Context) -> None:
+    note = ctx.note
+    if s.container_name:
+        note("container_name", "dropped", _NO_MEANING["container_name"], POLICY_NO_MEANING)
+    if s.restart:
+        note("restart", "dropped", f"restart {s.restart}: " + _NO_MEANING["restart"], POLICY_NO_MEANING)
+    if s.ports and any(p.published for p in s.ports):
+        note("ports", "changed", "host port numbers are not carried: the Service exposes the container ports "
+             + ", ".join(str(p.target) for p in s.ports), POLICY_NO_MEANING)
+    if s.ipc:
+        note("ipc", "dropped", f"ipc {s.ipc} is not carried (hostIPC only on explicit opt-in)", POLICY_IPC)
+    if s.depends_on:
+        note("depends_on", "dropped", "Kubernetes starts all pods at once; readiness probes gate traffic",
+             POLICY_ORDER)
+    for key, value, why in (
+            ("privileged", s.privileged, "privileged containers only on explicit opt-in"),
+            ("security_opt", s.security_opt, "seccomp/apparmor relaxations only on explicit opt-in"),
+            ("group_add", s.group_add, "supplementary groups for host devices are not carried"),
+            ("cap_drop", s.cap_drop, "all capabilities are dropped already"),
+            ("profiles", s.profiles, "profiles are not carried: the service is always enabled"),
+            ("network_mode", s.network_mode, "pods have their own network"),
+    ):
+        if value:
+            note(key, "dropped", why, POLICY_UNKNOWN)
+    if s.devices and not any(f.key == "devices" for f in ctx.findings):
+        note("devices", "dropped", "host devices only on explicit opt-in", POLICY_UNKNOWN)
+    for key in sorted(s.extra):
+        if key == "networks":
+            note(key, "dropped", "pods share one cluster network", POLICY_NO_MEANING)
+        else:
+            note(key, "dropped", f"{key} is not carried", POLICY_UNKNOWN)
+
+

@@ -1,0 +1,189 @@
+"""Turning compose strings with variables into chart strings with Helm expressions.
+
+Every variable ends in one of four places: a global value (proxies, the HF token), the
+address of another service (host variables, service names: see endpoints.py), a named
+value of the chart (`{{ .Values.LLM_MODEL_ID }}`, its default taken from the env file or
+the compose default), or inline text when its definition is itself an address.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import interpolate
+from .endpoints import HOST, EndpointIndex, Rewrite
+from .findings import (POLICY_ENDPOINT, POLICY_PROXY, POLICY_SECRET, POLICY_VALUE, Finding)
+from .model import Template, Var
+from .rules import Policy
+
+TOKEN_EXPR = "{{ .Values.global.HF_TOKEN | default .Values.global.HUGGINGFACEHUB_API_TOKEN }}"
+
+
+def escape(text: str) -> str:
+    """Literal compose text inside a string the chart passes through tpl."""
+    return text.replace("{{", '{{ "{{" }}')
+
+
+def value_ref(key: str) -> str:
+    return "{{ .Values." + key + " }}" if key.isidentifier() else "{{ index .Values " + f'"{key}"' + " }}"
+
+
+@dataclass
+class Context:
+    """What converting one service's strings needs to know."""
+
+    service: str
+    variables: dict[str, Template]
+    policy: Policy
+    index: EndpointIndex
+    components: dict[str, str]                  # service -> component
+    example: str = ""                           # the umbrella chart's name
+    named: dict[str, str] = field(default_factory=dict)    # value key -> default (collected)
+    secret_values: set[str] = field(default_factory=set)   # value keys that hold secrets
+    findings: list[Finding] = field(default_factory=list)
+
+    def note(self, key: str, action: str, detail: str, rule: str) -> None:
+        self.findings.append(Finding(self.service, key, action, detail, rule))
+
+    def name_value(self, key: str, default: str, where: str, secret: bool = False) -> str:
+        """Register a named value and return its reference. The first non-empty default wins."""
+        if secret:
+            self.secret_values.add(key)
+            default = ""   # a secret's value is never written into a chart
+        old = self.named.get(key)
+        if not old:
+            self.named[key] = default
+        elif default and default != old:
+            self.note(where, "changed", f"value {key} keeps default {old!r}; {default!r} not used",
+                      POLICY_VALUE)
+        return value_ref(key)
+
+    def snapshot(self) -> tuple:
+        return dict(self.named), set(self.secret_values), len(self.findings)
+
+    def restore(self, state: tuple) -> None:
+        self.named, self.secret_values = state[0], state[1]
+        del self.findings[state[2]:]
+
+
+def _definition(name: str, ctx: Context) -> Template | None:
+    return interpolate.lookup(name, ctx.variables)
+
+
+def _flatten(t: Template, ctx: Context, where: str, depth: int = 0) -> str:
+    """Text with Helm expressions for variables, HOST for host variables; addresses not yet rewritten."""
+    out: list[str] = []
+    for part in t.parts:
+        if isinstance(part, str):
+            out.append(escape(part))
+            continue
+        out.append(_variable(part, ctx, where, depth))
+    return "".join(out)
+
+
+def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
+    p = ctx.policy
+    if p.is_host_variable(v.name):
+        return HOST
+    if p.is_proxy(v.name):
+        return "{{ .Values.global." + v.name + " }}"
+    if v.name in p.token_variables:
+        return TOKEN_EXPR
+    definition = _definition(v.name, ctx)
+    if definition is None and v.name in p.endpoint_variables and not (v.op in (":-", "-") and v.arg):
+        address = _rule_address(v.name, ctx)
+        if address is not None:
+            return address
+    if definition is not None and depth < 8:
+        resolved_text = _flatten(definition, ctx, where, depth + 1)
+        if ctx.index.mentions_service(resolved_text):
+            return resolved_text     # an address: rewritten where the value is used
+    if v.op in (":-", "-") and v.arg is not None and definition is None:
+        default_text = _flatten(v.arg, ctx, where, depth + 1)
+        if ctx.index.mentions_service(default_text):
+            return default_text
+    default = interpolate.resolve(Template((v,)), ctx.variables)
+    return ctx.name_value(v.name, default, where, secret=p.is_secret(v.name))
+
+
+def _rule_address(name: str, ctx: Context) -> str | None:
+    """The address a policy says an undefined variable stands for, when the file has that component."""
+    components, url = ctx.policy.endpoint_variables[name]
+    for component in components:
+        services = [s for s, c in ctx.components.items() if c == component]
+        if len(services) == 1:
+            target = ctx.index.targets[services[0]]
+            address = f"{target.dns}:{target.ports[0]}" if target.ports else target.dns
+            text = url.replace("{address}", address).replace("{example}", ctx.example)
+            ctx.note(f"${{{name}}}", "changed", f"undefined {name} names {services[0]}: {text}", POLICY_ENDPOINT)
+            return text
+    return None
+
+
+def convert(t: Template, ctx: Context, key: str, where: str) -> str:
+    """A compose string as chart text: variables to values, addresses to Service DNS."""
+    text = _flatten(t, ctx, where)
+    if not ctx.index.mentions_service(text) and "localhost" not in text and "127.0.0.1" not in text:
+        return text
+    new, rewrites, problems = ctx.index.rewrite(text, key, ctx.service, ctx.policy.endpoint_hints,
+                                                ctx.components)
+    for r in rewrites:
+        ctx.note(where, "changed", f"{r.before} -> {r.after} (address of {r.target})", POLICY_ENDPOINT)
+    for problem in problems:
+        ctx.note(where, "unresolved", problem, POLICY_ENDPOINT)
+    if HOST in new:
+        # An address no rule resolves: keep it a value the user sets rather than a host IP.
+        new = new.replace(HOST, ctx.name_value("host_ip", "", where))
+    return new
+
+
+def literal_text(t: Template, ctx: Context) -> str:
+    """Interpolated with env file and compose defaults (for values that are plain data)."""
+    return interpolate.resolve(t, ctx.variables)
+
+
+def is_single_var(t: Template | None) -> Var | None:
+    if t is not None and len(t.parts) == 1 and isinstance(t.parts[0], Var):
+        return t.parts[0]
+    return None
+
+
+def is_address(t: Template, ctx: Context) -> bool:
+    """Whether the string names another service (without recording anything)."""
+    state = ctx.snapshot()
+    try:
+        return ctx.index.mentions_service(_flatten(t, ctx, ""))
+    finally:
+        ctx.restore(state)
+
+
+def env_entry(key: str, t: Template | None, ctx: Context,
+              named_for_env: Callable[[str], str | None]) -> tuple[str, str]:
+    """(where it goes: env or secretEnv, chart text) for one env var."""
+    where = f"environment.{key}"
+    if t is None:             # `- KEY`: passed from the shell that runs compose
+        t = Template((Var(key),))
+    p = ctx.policy
+    single = is_single_var(t)
+    if p.is_secret(key):
+        if single is not None and single.name in p.token_variables:
+            ctx.note(where, "changed",
+                     "HF token from global.HF_TOKEN (or global.HUGGINGFACEHUB_API_TOKEN), in a Secret",
+                     POLICY_SECRET)
+            return "secretEnv", TOKEN_EXPR
+        if single is not None:
+            ref = ctx.name_value(single.name, "", where, secret=True)
+        elif t.is_literal():
+            ref = ctx.name_value(key, "", where, secret=True)
+        else:
+            ref = convert(t, ctx, key, where)
+        ctx.note(where, "changed", "moved to the chart's Secret; its value is set at install time",
+                 POLICY_SECRET)
+        return "secretEnv", ref
+    if p.is_proxy(key) and single is not None and p.is_proxy(single.name):
+        ctx.note(where, "changed", f"from global.{single.name}", POLICY_PROXY)
+        return "env", "{{ .Values.global." + single.name + " }}"
+    named = named_for_env(key)
+    if named is not None and not is_address(t, ctx):
+        return "env", ctx.name_value(named, literal_text(t, ctx), where)
+    return "env", convert(t, ctx, key, where)

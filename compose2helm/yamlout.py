@@ -1,0 +1,33 @@
+"""Deterministic YAML output: insertion order kept, block style, no line folding."""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True   # shared objects are written out in full: no &id001 anchors
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        # Indent list items under their key, as helm create and kubectl do.
+        return super().increase_indent(flow, False)
+
+
+def _str(dumper: yaml.SafeDumper, data: str):
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=100000)
+
+
+def dump_indented(data: Any, indent: int) -> str:
+    pad = " " * indent
+    return "\n".join(pad + line for line in dump(data).rstrip("\n").split("\n"))

@@ -1,0 +1,1 @@
+"""Mapping rules (YAML data), installed as compose2helm.mappings."""
