@@ -80,38 +80,55 @@ _TEXT_TAGS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2
 
 
 class _YamlLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys, as Compose does (PyYAML silently keeps the last)."""
+    def flatten_mapping(self, node):
+        """`<<:` merges: own keys beat merged ones, earlier merge sources beat later ones.
 
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key, _ in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
-                if key.value in seen:
+        PyYAML 6.0.x keeps the first copy of a repeated key, so in `<<: {<<: *a, A: 2}` the
+        nested override is lost; here later pairs win when the mapping is constructed.
+        """
+        merged, own = [], []
+        for key, value in node.value:
+            if key.tag != _MERGE_TAG:
+                own.append((key, value))
+                continue
+            sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+            for src in reversed(sources):
+                if not isinstance(src, yaml.MappingNode):
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key.value!r}", key.start_mark)
-                seen.add(key.value)
-        return super().construct_mapping(node, deep)
+                        "while constructing a mapping", node.start_mark,
+                        f"expected a mapping for merging, but found {src.id}", src.start_mark)
+                self.flatten_mapping(src)
+                merged.extend(src.value)
+        node.value = merged + own
 
 
-def _keep_env_text(node: yaml.Node, seen: set[int]) -> None:
-    """Make `environment:` mappings construct bool/int/float scalars as their source text.
+def _prepare_nodes(node: yaml.Node, seen: set[int]) -> None:
+    """Check the node graph for duplicate keys and keep environment scalars' text.
 
-    safe_load would turn `False` into False and `1.0` into 1.0, and str() cannot give back the
-    spelling the container sees. Works on the node graph, so anchors and `<<:` merges are covered.
+    Duplicate keys: Compose rejects them, PyYAML silently keeps the last. Checked before
+    construction because `<<:` merging rewrites nodes in place.
+    Environment: safe_load would turn `False` into False and `1.0` into 1.0, and str() cannot give
+    back the spelling the container sees; such scalars are retagged as strings (on copies, so an
+    anchor reused outside `environment:` is untouched). Anchors and merges are covered.
     """
     if id(node) in seen:
         return
     seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
+        keys = set()
         for idx, (k, v) in enumerate(node.value):
+            if isinstance(k, yaml.ScalarNode) and k.tag != _MERGE_TAG:
+                if k.value in keys:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {k.value!r}", k.start_mark)
+                keys.add(k.value)
+            _prepare_nodes(v, seen)
             if isinstance(k, yaml.ScalarNode) and k.value == "environment" \
                     and isinstance(v, yaml.MappingNode):
                 node.value[idx] = (k, _env_copy(v))
-            else:
-                _keep_env_text(v, seen)
     elif isinstance(node, yaml.SequenceNode):
         for v in node.value:
-            _keep_env_text(v, seen)
+            _prepare_nodes(v, seen)
 
 
 def _env_copy(m: yaml.MappingNode) -> yaml.MappingNode:
@@ -138,7 +155,7 @@ def _read_yaml(path: Path) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        _keep_env_text(node, set())
+        _prepare_nodes(node, set())
         return loader.construct_document(node)
     except yaml.YAMLError as e:
         raise InputError(f"invalid YAML: {' '.join(str(e).split())}", file=path) from None
@@ -256,7 +273,11 @@ class _Loader:
                 self.variables.setdefault(k, v)
             self.warnings += notes
             self.env_files.append(env_path)
-        return [path.parent / self.interp(p, path, None, "include") for p in _as_list(subs)]
+        files = [path.parent / self.interp(p, path, None, "include") for p in _as_list(subs)]
+        for f in files:
+            if not f.is_file():
+                raise InputError(f"included file {f} not found", file=path, key="include")
+        return files
 
     def _note_ignored(self, doc: dict, path: Path) -> None:
         nets = doc.get("networks")
@@ -281,6 +302,8 @@ class _Loader:
         base_path = path
         if ext.get("file"):
             base_path = path.parent / self.interp(ext["file"], path, name, "extends")
+        if not base_path.is_file():
+            raise InputError(f"extends file {base_path} not found", path, name, "extends")
         here = stack + ((path.resolve(), name),)
         if (base_path.resolve(), base_name) in here:
             chain = " -> ".join(n for _, n in here) + f" -> {base_name}"

@@ -4,12 +4,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import interpolate
 from .accelerators import accelerator
 from .endpoints import EndpointIndex, Target
 from .errors import InputError
-from .findings import (POLICY_ACCELERATOR, POLICY_IPC, POLICY_NO_MEANING, POLICY_ORDER, POLICY_PROBE,
-                       POLICY_UNKNOWN, POLICY_VALUE, Finding)
+from .findings import (POLICY_ACCELERATOR, POLICY_ENDPOINT, POLICY_IPC, POLICY_NO_MEANING, POLICY_ORDER,
+                       POLICY_PROBE, POLICY_UNKNOWN, Finding)
 from .model import ComposeProject, Service, Template
 from .names import dns_label
 from .plan import ExamplePlan, Instance
@@ -180,6 +179,7 @@ def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice:
             continue
         target, text = env_entry(key, t, ctx, lambda k: _named_env(rule, k))
         (secret_env if target == "secretEnv" else env)[key] = text
+    _port_companions(env, ctx)
     if env:
         v["env"] = env
     if secret_env:
@@ -262,6 +262,26 @@ def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice:
                              file=s.file, service=s.name)
         v[key] = named[key]
     return v
+
+
+_HOST_SUFFIXES = ("_HOST_IP", "_HOST", "_IP", "_SERVICE_IP", "_NAME")
+
+
+def _port_companions(env: dict[str, str], ctx: Context) -> None:
+    """`X_HOST_IP=${host_ip}` with `X_PORT=<published port>`: the port becomes the Service's."""
+    for key, text in env.items():
+        if not key.endswith("_PORT") or not text.isdigit():
+            continue
+        prefix = key[: -len("_PORT")]
+        service = next((ctx.addressed[prefix + s] for s in _HOST_SUFFIXES if prefix + s in ctx.addressed), None)
+        if service is None:
+            continue
+        target = ctx.index.targets[service]
+        port = int(text)
+        if port not in target.ports and port in target.published:
+            env[key] = str(target.published[port])
+            ctx.note(f"environment.{key}", "changed",
+                     f"published port {port} of {service} -> its Service port {env[key]}", POLICY_ENDPOINT)
 
 
 def _named_env(rule: Rule, key: str) -> str | None:

@@ -40,6 +40,7 @@ class Context:
     example: str = ""                           # the umbrella chart's name
     named: dict[str, str] = field(default_factory=dict)    # value key -> default (collected)
     secret_values: set[str] = field(default_factory=set)   # value keys that hold secrets
+    addressed: dict[str, str] = field(default_factory=dict)  # env key -> the one service it names
     findings: list[Finding] = field(default_factory=list)
 
     def note(self, key: str, action: str, detail: str, rule: str) -> None:
@@ -129,6 +130,8 @@ def convert(t: Template, ctx: Context, key: str, where: str) -> str:
                                                 ctx.components)
     for r in rewrites:
         ctx.note(where, "changed", f"{r.before} -> {r.after} (address of {r.target})", POLICY_ENDPOINT)
+    if len({r.target for r in rewrites}) == 1:
+        ctx.addressed[key] = rewrites[0].target
     for problem in problems:
         ctx.note(where, "unresolved", problem, POLICY_ENDPOINT)
     if HOST in new:

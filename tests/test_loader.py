@@ -94,6 +94,24 @@ def test_anchors_and_merge_keys_keep_env_text(tmp_path):
     assert env(b) == {"no_proxy": "${no_proxy}", "DEBUG": "False", "PORT": "80"}
 
 
+def test_nested_merge_is_not_a_duplicate_key(tmp_path):
+    s = load(tmp_path, """
+        x-a: &a {A: 1}
+        services:
+          s:
+            image: x
+            environment:
+              <<: &b {<<: *a, A: 2, B: 3}
+            labels: *b
+            deploy:
+              <<: [{mode: global, replicas: 1}, {mode: replicated, replicas: 2}]
+              replicas: 3
+    """).services["s"]
+    assert env(s) == {"A": "2", "B": "3"}
+    assert s.extra["labels"] == {"A": 2, "B": 3}
+    assert (s.deploy.mode, s.deploy.replicas) == ("global", 3)
+
+
 def test_variables_env_files_then_environ(tmp_path, monkeypatch):
     e1 = write(tmp_path, "a.env", "A=1\nB=${A}\n")
     e2 = write(tmp_path, "b.env", "A=2\n")
@@ -440,6 +458,9 @@ def test_include(tmp_path):
     with pytest.raises(InputError) as e:
         load(tmp_path, "include: [sub/db.yaml]\nservices:\n  db: {image: x}\n")
     assert e.value.service == "db"
+    with pytest.raises(InputError, match="not found") as e:
+        load(tmp_path, "include: [sub/none.yaml]\n")
+    assert e.value.key == "include"
     only = load(tmp_path, "include: [sub/db.yaml]\n")
     assert list(only.services) == ["db"]
 
@@ -482,14 +503,13 @@ def test_extends_same_file_and_other_file(tmp_path):
     ("services:\n  a: {image: x, extends: b}\n  b: {image: x, extends: a}\n", "ab", "cycle"),
     ("services:\n  a: {image: x, extends: a}\n", "a", "cycle"),
     ("services:\n  a: {image: x, extends: missing}\n", "a", "unknown service"),
-    ("services:\n  a: {image: x, extends: {file: nofile.yaml, service: b}}\n", None, "cannot read"),
+    ("services:\n  a: {image: x, extends: {file: no.yaml, service: b}}\n", "a", "not found"),
 ])
 def test_extends_errors(tmp_path, text, services, match):
     with pytest.raises(InputError, match=match) as e:
         load(tmp_path, text)
-    if services:
-        assert e.value.service in services and e.value.key == "extends"
-    assert e.value.file
+    assert e.value.service in services and e.value.key == "extends"
+    assert e.value.file.endswith("compose.yaml")
 
 
 def test_top_level_volumes_and_warnings(tmp_path):

@@ -1,0 +1,99 @@
+"""Command line: a thin typer layer over the library (convert.py and friends)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import __version__
+from .errors import InputError
+
+app = typer.Typer(add_completion=True, no_args_is_help=True,
+                  help="Turn docker-compose deployments of OPEA GenAIExamples into Helm charts and manifests.")
+
+EXIT_OK, EXIT_VERIFY, EXIT_INPUT = 0, 1, 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"compose2helm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """compose2helm."""
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"compose2helm: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def convert(
+    files: List[Path] = typer.Argument(..., help="Compose file(s); later files patch earlier ones, as -f does."),
+    extra: List[Path] = typer.Option([], "-f", "--file", help="More compose files merged on top (repeatable)."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Output root: helm-charts/ and manifests/ go here."),
+    env_file: List[Path] = typer.Option([], "--env-file", help="Env file(s) or set_env.sh read as data "
+                                        "(default: set_env*.env/.sh beside the file or up to two levels up)."),
+    example: Optional[str] = typer.Option(None, help="Example name (default: from the path)."),
+    platform: Optional[str] = typer.Option(None, help="Platform, e.g. gaudi (default: from the path)."),
+    variant: Optional[str] = typer.Option(None, help="Variant, e.g. tgi (default: from the file name)."),
+    release: Optional[str] = typer.Option(None, help="Release name to render with (default: the chart name)."),
+    mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
+    output_format: str = typer.Option("text", "--format", help="text or json."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only."),
+) -> None:
+    """Convert a compose file into common charts, an umbrella chart overlay and rendered manifests."""
+    if output_format not in ("text", "json"):
+        _fail(f"--format must be text or json, not {output_format!r}", EXIT_INPUT)
+    from .convert import convert as run
+    from .report import convert_json, print_convert
+
+    result = run(list(files) + list(extra), out, env_files=list(env_file) or None, example=example,
+                 platform=platform, variant=variant, release=release, mappings=list(mappings))
+    if output_format == "json":
+        typer.echo(json.dumps(convert_json(result), indent=2))
+    elif not quiet:
+        print_convert(result)
+    if result.lint_errors:
+        raise typer.Exit(EXIT_VERIFY)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except InputError as exc:
+        _print_error(str(exc))
+        sys.exit(EXIT_INPUT)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.BadParameter, typer.Abort) as exc:   # pragma: no cover - click handles most
+        _print_error(str(exc))
+        sys.exit(EXIT_INPUT)
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback, unless debugging
+        import click
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(EXIT_INPUT)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(EXIT_INPUT)
+        if os.environ.get("COMPOSE2HELM_DEBUG"):
+            raise
+        _print_error(f"internal error ({type(exc).__name__}): {' '.join(str(exc).split())} "
+                     "(set COMPOSE2HELM_DEBUG=1 for details)")
+        sys.exit(EXIT_VERIFY)
+
+
+def _print_error(message: str) -> None:
+    print(f"compose2helm: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

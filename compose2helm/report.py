@@ -1,0 +1,59 @@
+"""Human and machine reports of what a conversion did."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from .convert import ConvertResult
+
+
+def convert_json(result: ConvertResult) -> dict[str, Any]:
+    plan = result.plan
+    return {
+        "example": plan.example,
+        "chart": plan.chart,
+        "platform": plan.platform,
+        "variant": plan.variant,
+        "release": result.release,
+        "sources": plan.sources,
+        "env_files": [str(p) for p in result.env_files],
+        "manifest": result.manifest,
+        "services": [{"service": i.service, "chart": i.component or plan.chart, "instance": i.name,
+                      "rule": i.rule.file} for i in plan.instances],
+        "generic": plan.generic,
+        "findings": [f.as_dict() for f in plan.findings],
+        "lint": result.lint,
+        "changed": result.changed,
+        "warnings": result.warnings,
+    }
+
+
+def print_convert(result: ConvertResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=False, highlight=False)
+    plan = result.plan
+    table = Table(title=f"{plan.example} on {plan.overlay_name} -> helm-charts/{plan.chart}", title_justify="left")
+    for col in ("service", "chart", "values key", "rule", "changed", "dropped"):
+        table.add_column(col)
+    per = Counter((f.service, f.action) for f in plan.findings)
+    for i in plan.instances:
+        table.add_row(i.service, i.component or f"{plan.chart} (umbrella)", i.name if i.component else "(top level)",
+                      i.rule.file, str(per[(i.service, "changed")] + per[(i.service, "added")]),
+                      str(per[(i.service, "dropped")]))
+    console.print(table)
+    if result.env_files:
+        console.print("env files: " + ", ".join(str(p) for p in result.env_files))
+    if plan.generic:
+        console.print(f"[yellow]no mapping rule for {', '.join(plan.generic)}: charts built from the service[/]")
+    for f in plan.findings:
+        if f.action == "unresolved":
+            console.print(f"[yellow]unresolved[/] {f.service} {f.key}: {f.detail}")
+    for w in result.warnings:
+        console.print(f"[yellow]warning[/] {w}")
+    for chart, msgs in sorted(result.lint.items()):
+        for m in msgs:
+            if m["severity"] in ("warning", "error"):
+                console.print(f"[red]lint {m['severity']}[/] {chart}: {m['path']}: {m['message']}")
+    console.print(f"{len(result.changed)} file(s) written; manifests: {result.manifest}")
