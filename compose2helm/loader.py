@@ -178,7 +178,12 @@ _LAX = ("unevaluatedProperties", "additionalProperties")
 
 
 def _validate(doc: dict, path: Path) -> None:
-    """Raise the most specific schema error, naming service and key path."""
+    """Raise the most specific schema error, naming service and key path.
+
+    The schema is applied unrelaxed: it already accepts strings ("${PORT}") in numeric fields,
+    numbers/booleans/null as environment values and `x-` keys, and every file under
+    ../shared/genaiexamples passes it as is.
+    """
     try:
         errors = list(_validator().iter_errors(doc))
     except RecursionError:
