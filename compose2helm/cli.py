@@ -68,7 +68,8 @@ def convert(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)   # click returns Exit codes instead of raising here
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
     except InputError as exc:
         _print_error(str(exc))
         sys.exit(EXIT_INPUT)

@@ -44,6 +44,9 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
     files = [Path(f) for f in files]
     if not files:
         raise InputError("no compose file given")
+    for f in files:
+        if not f.is_file():
+            raise InputError("no such file", file=f)
     placement = place(files[0], example, platform, variant)
     if env_files is None:
         env_files = discover_env_files(files[0], placement.variant, placement.example_dir)

@@ -99,6 +99,14 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
 
     names = _instance_names(services, component, chart)
     ports = {s.name: _container_ports(s, chosen[s.name]) for s in services}
+    for name, extra in _referenced_ports(project).items():
+        if not ports[name] or chosen[name].generic:
+            for port in extra:
+                if port not in ports[name]:
+                    ports[name].append(port)
+                    findings.append(Finding(name, "ports", "added",
+                                            f"port {port} that other services use on the compose network",
+                                            POLICY_ENDPOINT))
     targets = {}
     for s in services:
         dns = MEGASERVICE_DNS if component[s.name] == "" else "{{ .Release.Name }}-" + names[s.name]
@@ -117,6 +125,25 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
         findings.extend(ctx.findings)
         instances.append(Instance(s.name, component[s.name], names[s.name], chosen[s.name], values))
     return ExamplePlan(example, chart, platform, variant, sources, instances, findings, generic)
+
+
+def _referenced_ports(project: ComposeProject) -> dict[str, list[int]]:
+    """Ports other services reach a service at (`name:port`), for services that declare none."""
+    from . import interpolate
+
+    names = {s.name: s.name for s in project.services.values()}
+    names.update({s.container_name: s.name for s in project.services.values() if s.container_name})
+    pattern = re.compile(r"(?<![\w.-])(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+                         + r"):(\d{1,5})(?![\d])")
+    found: dict[str, list[int]] = {}
+    for s in project.services.values():
+        texts = [t for t in s.environment.values() if t is not None] + list(s.command or [])
+        for t in texts:
+            for m in pattern.finditer(interpolate.resolve(t, project.variables)):
+                target = names[m.group(1)]
+                if target != s.name and int(m.group(2)) not in found.setdefault(target, []):
+                    found[target].append(int(m.group(2)))
+    return found
 
 
 def _instance_names(services: list[Service], component: dict[str, str], chart: str) -> dict[str, str]:

@@ -77,8 +77,11 @@ def _flatten(t: Template, ctx: Context, where: str, depth: int = 0) -> str:
     for part in t.parts:
         if isinstance(part, str):
             out.append(escape(part))
-            continue
-        out.append(_variable(part, ctx, where, depth))
+        elif "".join(out).endswith(HOST + ":"):
+            # `${host_ip}:${X_PORT}`: the port is part of the address, so it is inlined.
+            out.append(interpolate.resolve(Template((part,)), ctx.variables))
+        else:
+            out.append(_variable(part, ctx, where, depth))
     return "".join(out)
 
 

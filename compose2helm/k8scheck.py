@@ -1,0 +1,330 @@
+"""Offline structural checks of rendered Kubernetes objects.
+
+Two kinds of check over a list of objects (as parsed from a multi-document manifest):
+- strict JSON-schema validation against the schemas bundled with kubernetes-validate;
+- cross-object checks: Service selectors, ConfigMap/Secret/PVC references, names, duplicates.
+
+jsonschema and referencing are imported inside functions: the CLI imports this module and
+must start fast. Schemas are read once per process and validators built once per kind.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str      # "error" | "warning"
+    check: str         # "schema" | "selector" | "reference" | "name" | "duplicate"
+    object: str        # "Kind/name"
+    path: str          # location inside the object, e.g. "spec.template.spec.containers[0].name"
+    message: str       # one line
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def check_all(objects: list[dict], kube_version: str | None = None) -> list[Problem]:
+    """Schema and reference checks together, sorted by object, path, message."""
+    return _sorted(validate_schema(objects, kube_version) + check_references(objects))
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.object, p.path, p.message, p.severity, p.check))
+
+
+def _label(obj: object) -> str:
+    if not isinstance(obj, dict):
+        return "?/?"
+    return f"{obj.get('kind') or '?'}/{_dict(obj.get('metadata')).get('name') or '?'}"
+
+
+def _dict(value: object) -> dict:
+    # Reference checks must not crash on malformed objects; the schema check reports those.
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    # jsonschema messages embed repr(instance), which can be a whole sub-object.
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- schema validation ----------------------------------------------------------------------
+
+# kubernetes-validate ships v<major>.<minor>.0-local (nullable, open) and ...-local-strict
+# (additionalProperties: false everywhere, what its --strict flag uses); we only use strict.
+_STRICT_DIR = re.compile(r"v(\d+)\.(\d+)\.\d+-local-strict")
+_KUBE_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.\d+)?")
+_KIND = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_API_VERSION = re.compile(r"(?:[a-z0-9.-]+/)?v[a-z0-9]+")
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_dirs() -> dict[str, Path]:
+    """{"1.25": <dir>, ...} oldest first. find_spec locates the package without importing it."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    root = Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
+    found = {}
+    for child in root.iterdir() if root.is_dir() else ():
+        if m := _STRICT_DIR.fullmatch(child.name):
+            found[(int(m[1]), int(m[2]))] = child
+    return {f"{major}.{minor}": found[major, minor] for major, minor in sorted(found)}
+
+
+def available_versions() -> list[str]:
+    """Kubernetes versions ("major.minor") that kubernetes-validate has schemas for, oldest first."""
+    return list(_schema_dirs())
+
+
+def _resolve_version(kube_version: str | None) -> str:
+    versions = _schema_dirs()
+    if not versions:
+        raise RuntimeError("kubernetes-validate's JSON schemas were not found; is it installed?")
+    if kube_version is None:
+        return next(reversed(versions))
+    m = _KUBE_VERSION.fullmatch(str(kube_version).strip())
+    key = f"{int(m[1])}.{int(m[2])}" if m else None
+    if key not in versions:
+        raise ValueError(f"no Kubernetes schemas for version {kube_version!r}; "
+                         f"available: {', '.join(versions)}")
+    return key
+
+
+@functools.lru_cache(maxsize=None)
+def _registry(version: str):
+    """The 1.8 MB _definitions.json of one version, parsed once, as a referencing Registry."""
+    from referencing import Registry, Resource
+
+    defs = json.loads((_schema_dirs()[version] / "_definitions.json").read_text(encoding="utf-8"))
+    # Kind schemas have $id https://kubernetes.io/api/<kind>/... and $ref
+    # "/api/_definitions.json#/$defs/...", which resolves to this file's own $id.
+    return Registry().with_resource(defs["$id"], Resource.from_contents(defs))
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(version: str, api_version: str, kind: str):
+    """A validator for one apiVersion/kind, or None when the schemas do not know it (e.g. a CRD)."""
+    if not (_KIND.fullmatch(kind) and _API_VERSION.fullmatch(api_version)):
+        return None   # also keeps odd kinds from naming arbitrary files below
+    group, _, ver = api_version.rpartition("/")
+    # kubernetes-validate's file naming keeps only the group's first label
+    # (rbac.authorization.k8s.io/v1 -> role-rbac-v1.json) ...
+    stem = f"{kind.lower()}-{group.split('.')[0]}-{ver}" if group else f"{kind.lower()}-{ver}"
+    try:
+        schema = json.loads((_schema_dirs()[version] / f"{stem}.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    # ... which is lossy (apps.example.com/v1 Deployment -> deployment-apps-v1.json, and v1
+    # Container -> container-v1.json, a non-object type), so require the file to declare this
+    # exact group/version/kind.
+    if {"group": group, "version": ver, "kind": kind} not in schema.get("x-kubernetes-group-version-kind", []):
+        return None
+    from jsonschema import Draft202012Validator
+
+    # No format_checker, as in kubernetes-validate: formats (int32, int64, byte, date-time) annotate.
+    return Draft202012Validator(schema, registry=_registry(version))
+
+
+def validate_schema(objects: list[dict], kube_version: str | None = None) -> list[Problem]:
+    """Strict schema validation (unknown fields fail). Kinds without a schema are warnings."""
+    version = _resolve_version(kube_version)
+    problems: list[Problem] = []
+    for obj in objects:
+        label = _label(obj)
+        api_version, kind = (obj.get("apiVersion"), obj.get("kind")) if isinstance(obj, dict) else (None, None)
+        if not (isinstance(api_version, str) and isinstance(kind, str)):
+            problems.append(Problem("error", "schema", label, "", "object without a string apiVersion and kind"))
+            continue
+        validator = _validator(version, api_version, kind)
+        if validator is None:
+            problems.append(Problem("warning", "schema", label, "",
+                                    f"no schema for {api_version}/{kind} in Kubernetes {version}"))
+            continue
+        for error in validator.iter_errors(obj):
+            problems.extend(_schema_problems(label, error))
+    return _sorted(problems)
+
+
+def _schema_problems(label: str, error) -> list[Problem]:
+    path = _path(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        # One problem per unknown field, located at the field itself.
+        known = schema.get("properties", {})
+        patterns = schema.get("patternProperties", {})
+        extras = [k for k in error.instance if k not in known and not any(re.search(p, k) for p in patterns)]
+        if extras:
+            return [Problem("error", "schema", label, _path([*error.absolute_path, k]), f"unknown field {k!r}")
+                    for k in extras]
+    return [Problem("error", "schema", label, path, _one_line(error.message))]
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_-]*")
+
+
+def _path(parts) -> str:
+    """["spec", "ports", 0, "name"] -> "spec.ports[0].name"; odd keys are quoted: labels["a/b"]."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+# --- reference, name and duplicate checks -----------------------------------------------------
+
+# Where each workload kind keeps its pod template (a bare Pod is its own template).
+_TEMPLATE_AT = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+    "Pod": (),
+}
+
+_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+# rule -> (pattern, max length, what it means), after k8s.io/apimachinery/pkg/util/validation.
+_NAME_RULES = {
+    "subdomain": (re.compile(rf"{_LABEL}(?:\.{_LABEL})*"), 253,
+                  "a DNS-1123 subdomain (lowercase alphanumerics, '-' and '.', at most 253)"),
+    "label": (re.compile(_LABEL), 63,
+              "a DNS-1123 label (lowercase alphanumerics and '-', at most 63)"),
+    "dns1035": (re.compile(r"[a-z](?:[-a-z0-9]*[a-z0-9])?"), 63,
+                "a DNS-1035 label (starts with a letter; lowercase alphanumerics and '-', at most 63)"),
+    "port": (re.compile(rf"(?=.*[a-z])(?!.*--){_LABEL}"), 15,
+             "an IANA service name (at most 15 lowercase alphanumerics and '-', a letter, no '--')"),
+    # RBAC objects may use names like "system:node-reader" (ValidatePathSegmentName).
+    "segment": (re.compile(r"(?!\.\.?$)[^/%]+"), 253, "a path segment (no '/' or '%', not '.' or '..')"),
+}
+_OBJECT_NAME_RULE = {"Service": "dns1035", "Namespace": "label", "Role": "segment", "ClusterRole": "segment",
+                     "RoleBinding": "segment", "ClusterRoleBinding": "segment"}
+
+
+def _name_problem(label: str, path: str, name: object, rule: str) -> list[Problem]:
+    pattern, limit, meaning = _NAME_RULES[rule]
+    if isinstance(name, str) and len(name) <= limit and pattern.fullmatch(name):
+        return []
+    return [Problem("error", "name", label, path, _one_line(f"{name!r} is not {meaning}"))]
+
+
+def _pod_refs(spec: dict, at: str):
+    """(kind, name, optional, path) for each ConfigMap, Secret and PVC that a pod spec names."""
+    for group in ("initContainers", "containers"):
+        for i, container in enumerate(_list(spec.get(group))):
+            base = f"{at}.{group}[{i}]"
+            for j, source in enumerate(_list(_dict(container).get("envFrom"))):
+                for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                    if key in _dict(source):
+                        ref = _dict(source[key])
+                        yield kind, ref.get("name"), ref.get("optional") is True, f"{base}.envFrom[{j}].{key}.name"
+            for j, env in enumerate(_list(_dict(container).get("env"))):
+                value_from = _dict(_dict(env).get("valueFrom"))
+                for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                    if key in value_from:
+                        ref = _dict(value_from[key])
+                        yield (kind, ref.get("name"), ref.get("optional") is True,
+                               f"{base}.env[{j}].valueFrom.{key}.name")
+    for i, volume in enumerate(_list(spec.get("volumes"))):
+        for key, field, kind in (("configMap", "name", "ConfigMap"), ("secret", "secretName", "Secret"),
+                                 ("persistentVolumeClaim", "claimName", "PersistentVolumeClaim")):
+            if key in _dict(volume):
+                ref = _dict(volume[key])
+                yield kind, ref.get(field), ref.get("optional") is True, f"{at}.volumes[{i}].{key}.{field}"
+
+
+def check_references(objects: list[dict]) -> list[Problem]:
+    """Selectors, references, names and duplicates across the objects of one manifest."""
+    problems: list[Problem] = []
+    present: dict[tuple, set] = {}      # (kind, name) -> namespaces (None: unset, i.e. the release's)
+    templates = []                      # (namespace, pod template labels)
+    pods = []                           # (object label, namespace, pod spec, path of the pod spec)
+    seen: dict[tuple, int] = {}         # (group, kind, namespace, name) -> first document number
+    for obj in objects:
+        meta = _dict(_dict(obj).get("metadata"))
+        present.setdefault((_dict(obj).get("kind"), meta.get("name")), set()).add(meta.get("namespace"))
+
+    def found(kind: str, name: str, namespace) -> bool:
+        # Unset namespaces match anything: they land in whatever namespace the release uses.
+        spaces = present.get((kind, name), set())
+        return bool(spaces) and (namespace is None or None in spaces or namespace in spaces)
+
+    for number, obj in enumerate(objects, 1):
+        if not isinstance(obj, dict):
+            continue
+        label, kind, meta = _label(obj), obj.get("kind"), _dict(obj.get("metadata"))
+        name, namespace = meta.get("name"), meta.get("namespace")
+
+        if name is None and not meta.get("generateName"):
+            problems.append(Problem("error", "name", label, "metadata.name", "metadata.name is missing"))
+        elif name is not None:
+            problems += _name_problem(label, "metadata.name", name, _OBJECT_NAME_RULE.get(kind, "subdomain"))
+            key = (str(obj.get("apiVersion", "")).rpartition("/")[0], kind, namespace or "", name)
+            if key in seen:
+                problems.append(Problem("error", "duplicate", label, "metadata.name",
+                                        f"same group, kind, namespace and name as document #{seen[key]}"))
+            seen.setdefault(key, number)
+
+        if kind in _TEMPLATE_AT:
+            template, at = obj, list(_TEMPLATE_AT[kind])
+            for key in at:
+                template = _dict(template.get(key))
+            templates.append((namespace, _dict(_dict(template.get("metadata")).get("labels"))))
+            pods.append((label, namespace, _dict(template.get("spec")), ".".join([*at, "spec"])))
+
+    for label, namespace, spec, at in pods:
+        for group in ("initContainers", "containers"):
+            for i, container in enumerate(_list(spec.get(group))):
+                base = f"{at}.{group}[{i}]"
+                problems += _name_problem(label, f"{base}.name", _dict(container).get("name"), "label")
+                for j, port in enumerate(_list(_dict(container).get("ports"))):
+                    if "name" in _dict(port):
+                        problems += _name_problem(label, f"{base}.ports[{j}].name", port["name"], "port")
+        for kind, name, optional, path in _pod_refs(spec, at):
+            if not isinstance(name, str) or not name:
+                problems.append(Problem("error", "reference", label, path, f"{kind} reference without a name"))
+            elif not optional and not found(kind, name, namespace):
+                pvc = kind == "PersistentVolumeClaim"
+                problems.append(Problem("warning" if pvc else "error", "reference", label, path,
+                                        f"{kind} {name!r} is not in the manifest"
+                                        + (" (it may be created elsewhere)" if pvc else "")))
+
+    for obj in objects:
+        if not isinstance(obj, dict) or obj.get("kind") != "Service":
+            continue
+        label, spec = _label(obj), _dict(obj.get("spec"))
+        namespace = _dict(obj.get("metadata")).get("namespace")
+        for j, port in enumerate(_list(spec.get("ports"))):
+            port = _dict(port)
+            if "name" in port:
+                problems += _name_problem(label, f"spec.ports[{j}].name", port["name"], "label")
+            if isinstance(port.get("targetPort"), str):
+                problems += _name_problem(label, f"spec.ports[{j}].targetPort", port["targetPort"], "port")
+        selector = _dict(spec.get("selector"))
+        # No selector (or ExternalName): endpoints are managed by hand, nothing to match.
+        if not selector or spec.get("type") == "ExternalName":
+            continue
+        if not any((namespace is None or ns is None or ns == namespace)
+                   and all(labels.get(k) == v for k, v in selector.items())
+                   for ns, labels in templates):
+            wanted = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            problems.append(Problem("error", "selector", label, "spec.selector",
+                                    _one_line(f"selector {wanted} matches no pod template in the manifest")))
+    return _sorted(problems)

@@ -1,0 +1,101 @@
+"""The command line as a user runs it: exit codes, one-line errors, nothing half-written."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+
+GAUDI = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "compose2helm", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_convert_writes_charts_and_manifests(tmp_path):
+    r = run("convert", str(GAUDI), "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "manifests/ChatQnA/gaudi/chatqna.yaml").is_file()
+    assert (tmp_path / "helm-charts/chatqna/gaudi-values.yaml").is_file()
+    assert (tmp_path / "helm-charts/common/tgi/values.yaml").is_file()
+    assert "chatqna" in r.stdout
+
+
+def test_convert_json_report(tmp_path):
+    r = run("convert", str(GAUDI), "--out", str(tmp_path), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["chart"] == "chatqna" and report["platform"] == "gaudi"
+    services = {s["service"]: s for s in report["services"]}
+    assert services["tgi-service"]["chart"] == "tgi"
+    assert any(f["rule"] == "policy:accelerator-device-plugin" for f in report["findings"])
+    assert all(m["severity"] != "error" for msgs in report["lint"].values() for m in msgs)
+
+
+def test_example_platform_variant_flags(tmp_path):
+    src = tmp_path / "in" / "mine.yaml"
+    src.parent.mkdir()
+    src.write_text(GAUDI.read_text())
+    r = run("convert", str(src), "--out", str(tmp_path / "out"), "--example", "MyQnA", "--platform", "gaudi2",
+            "--variant", "fast")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out/manifests/MyQnA/gaudi2-fast/myqna.yaml").is_file()
+    assert (tmp_path / "out/helm-charts/myqna/gaudi2-fast-values.yaml").is_file()
+
+
+BAD = {
+    "not yaml": ("services: [\n", None),
+    "not a mapping": ("- a\n- b\n", None),
+    "service without image": ("services:\n  app:\n    environment: {A: 1}\n", "app"),
+    "bad port": ("services:\n  app:\n    image: x\n    ports: ['80:']\n", "app"),
+    "required variable": ("services:\n  app:\n    image: x\n    environment:\n      A: ${NOPE:?set NOPE}\n", "app"),
+    "unknown service key": ("services:\n  app:\n    image: x\n    imagee: y\n", "app"),
+    "depends on missing": ("services:\n  app:\n    image: x\n    depends_on: [db]\n", "app"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, name):
+    text, service = BAD[name]
+    src = tmp_path / "Ex" / "docker" / "xeon" / "compose.yaml"
+    src.parent.mkdir(parents=True)
+    src.write_text(textwrap.dedent(text))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    before = tree(out)
+    r = run("convert", str(src), "--out", str(out))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert str(src) in lines[0]
+    if service:
+        assert service in lines[0]
+    assert tree(out) == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".compose2helm-")]
+
+
+def test_missing_file_and_bad_format(tmp_path):
+    r = run("convert", str(tmp_path / "nope.yaml"))
+    assert r.returncode == 2 and "nope.yaml" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("convert", str(GAUDI), "--format", "xml", "--out", str(tmp_path))
+    assert r.returncode == 2
+    r = run("convert")
+    assert r.returncode == 2
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("compose2helm ")
