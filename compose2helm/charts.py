@@ -42,9 +42,9 @@ def _render(template: str, **ctx: Any) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def _workload_templates(name: str, fullname_expr: str, fullname_doc: str) -> dict[str, str]:
+def _workload_templates(name: str, fullname_expr: str, fullname_doc: str, gated: bool = False) -> dict[str, str]:
     ctx = {"name": name, "fullname_expr": fullname_expr, "fullname_doc": fullname_doc}
-    return {
+    files = {
         "templates/_helpers.tpl": _render("helpers.tpl.j2", **ctx),
         "templates/configmap.yaml": _render("configmap.yaml.j2", **ctx),
         "templates/secret.yaml": _render("secret.yaml.j2", **ctx),
@@ -52,6 +52,11 @@ def _workload_templates(name: str, fullname_expr: str, fullname_doc: str) -> dic
         "templates/service.yaml": _render("service.yaml.j2", **ctx),
         "templates/tests/test-pod.yaml": _render("test-pod.yaml.j2", **ctx),
     }
+    if gated:   # the umbrella's own workload runs only where an overlay has a megaservice
+        for rel, text in files.items():
+            if not rel.endswith(".tpl"):
+                files[rel] = "{{- if .Values.enabled }}\n" + text + "{{- end }}\n"
+    return files
 
 
 def _values_context(rule: Rule, name: str) -> dict[str, Any]:
@@ -120,24 +125,29 @@ def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule 
                               dependencies=[d.as_dict() for d in deps]),
         ".helmignore": _render("helmignore.j2"),
     }
-    mega_rule = megaservice or Rule(component=name, file="none", kind="megaservice")
-    ctx = _values_context(mega_rule, name)
-    ctx["description"] = description
-    ctx["image"] = {"repository": _mega_repository(plan), "tag": ""}
     header = [f"# Install with a platform overlay, e.g. helm install {name} . -f {sorted(overlays)[0]}"
               if overlays else ""]
     for file_name, source in sorted(overlays.items()):
         header.append(f"#   {file_name}: from {source}")
     components = "\n".join(
         f"{d.key}:\n  # {d.name} chart; enabled by the overlays that run it.\n  enabled: false" for d in deps)
-    values = _render("values.yaml.j2", **ctx)
-    values = values.replace("\nreplicaCount: 1\n",
-                            "\n" + "\n".join(header) + "\n\n# The megaservice (this chart's own templates).\n"
-                            "replicaCount: 1\n", 1)
+    if megaservice is not None:
+        ctx = _values_context(megaservice, name)
+        ctx["description"] = description
+        ctx["image"] = {"repository": _mega_repository(plan), "tag": ""}
+        values = _render("values.yaml.j2", **ctx)
+        values = values.replace("\nreplicaCount: 1\n",
+                                "\n" + "\n".join(header) + "\n\n# The megaservice (this chart's own templates); "
+                                "overlays without one turn it off.\nenabled: true\nreplicaCount: 1\n", 1)
+        files.update(_workload_templates(name, "{{- .Release.Name | trunc 63 | trimSuffix \"-\" }}", "<release>",
+                                         gated=True))
+    else:
+        values = (f"# Default values for {name}.\n# {description}\n" + "\n".join(header)
+                  + "\n\nglobal:\n" + _render("values.yaml.j2", **_values_context(
+                      Rule(component=name, file="none"), name)).split("\nglobal:\n", 1)[1])
     values = values.replace("\nglobal:\n", f"\n# Components (common charts).\n{components}\n\nglobal:\n", 1) \
         if components else values
     files["values.yaml"] = values
-    files.update(_workload_templates(name, "{{- .Release.Name | trunc 63 | trimSuffix \"-\" }}", "<release>"))
     return files
 
 
@@ -151,7 +161,7 @@ def _app_version(plan: ExamplePlan) -> str:
     return str(mega.values["image"].get("tag", "latest")) if mega else "latest"
 
 
-def overlay(plan: ExamplePlan) -> str:
+def overlay(plan: ExamplePlan, has_megaservice: bool) -> str:
     """<platform>[-<variant>]-values.yaml: everything the compose file says, as values."""
     lines = [
         f"# {plan.example} on {plan.overlay_name}: values converted from {', '.join(plan.sources)}.",
@@ -161,7 +171,10 @@ def overlay(plan: ExamplePlan) -> str:
     body: dict[str, Any] = {}
     mega = plan.megaservice()
     if mega is not None:
+        body["enabled"] = True
         body.update(mega.values)
+    elif has_megaservice:
+        body["enabled"] = False
     for inst in plan.components():
         body[inst.name] = inst.values
     return "\n".join(lines) + dump(body)

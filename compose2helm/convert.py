@@ -71,10 +71,12 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
             for rel, text in common_chart(inst.rule).items():
                 stage.write(f"helm-charts/common/{inst.component}/{rel}", text)
         mega = plan.megaservice()
-        for rel, text in umbrella_chart(plan, sorted(deps, key=lambda d: d.key),
-                                        mega.rule if mega else None, overlays).items():
+        # Another platform's overlay may have the megaservice this one lacks: keep its templates.
+        mega_rule = mega.rule if mega else (rules.by_component("megaservice")
+                                             if (out / umbrella_rel / "templates/deployment.yaml").is_file() else None)
+        for rel, text in umbrella_chart(plan, sorted(deps, key=lambda d: d.key), mega_rule, overlays).items():
             stage.write(f"{umbrella_rel}/{rel}", text)
-        overlay_text = overlay(plan)
+        overlay_text = overlay(plan, mega_rule is not None)
         stage.write(f"{umbrella_rel}/{overlay_file}", overlay_text)
         # Charts of other overlays' components are needed to render: take them from the output.
         for dep in deps:

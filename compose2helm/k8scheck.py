@@ -164,7 +164,7 @@ def _schema_problems(label: str, error) -> list[Problem]:
         # One problem per unknown field, located at the field itself.
         known = schema.get("properties", {})
         patterns = schema.get("patternProperties", {})
-        extras = [k for k in error.instance if k not in known and not any(re.search(p, k) for p in patterns)]
+        extras = [k for k in error.instance if k not in known and not any(re.search(p, str(k)) for p in patterns)]
         if extras:
             return [Problem("error", "schema", label, _path([*error.absolute_path, k]), f"unknown field {k!r}")
                     for k in extras]
@@ -180,7 +180,7 @@ def _path(parts) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
+        elif _PLAIN_KEY.fullmatch(part := str(part)):
             out += f".{part}" if out else part
         else:
             out += f"[{json.dumps(part)}]"
@@ -250,18 +250,24 @@ def _pod_refs(spec: dict, at: str):
                 yield kind, ref.get(field), ref.get("optional") is True, f"{at}.volumes[{i}].{key}.{field}"
 
 
+def _ids(obj: object) -> tuple:
+    """(kind, name, namespace) of an object, each None unless a string (so always hashable)."""
+    meta = _dict(_dict(obj).get("metadata"))
+    return tuple(v if isinstance(v, str) else None
+                 for v in (_dict(obj).get("kind"), meta.get("name"), meta.get("namespace")))
+
+
 def check_references(objects: list[dict]) -> list[Problem]:
     """Selectors, references, names and duplicates across the objects of one manifest."""
     problems: list[Problem] = []
     present: dict[tuple, set] = {}      # (kind, name) -> namespaces (None: unset, i.e. the release's)
-    templates = []                      # (namespace, pod template labels)
-    pods = []                           # (object label, namespace, pod spec, path of the pod spec)
+    pods = []                           # (object label, namespace, pod labels, pod spec, pod spec path)
     seen: dict[tuple, int] = {}         # (group, kind, namespace, name) -> first document number
     for obj in objects:
-        meta = _dict(_dict(obj).get("metadata"))
-        present.setdefault((_dict(obj).get("kind"), meta.get("name")), set()).add(meta.get("namespace"))
+        kind, name, namespace = _ids(obj)
+        present.setdefault((kind, name), set()).add(namespace)
 
-    def found(kind: str, name: str, namespace) -> bool:
+    def found(kind: str, name: str, namespace: str | None) -> bool:
         # Unset namespaces match anything: they land in whatever namespace the release uses.
         spaces = present.get((kind, name), set())
         return bool(spaces) and (namespace is None or None in spaces or namespace in spaces)
@@ -269,13 +275,13 @@ def check_references(objects: list[dict]) -> list[Problem]:
     for number, obj in enumerate(objects, 1):
         if not isinstance(obj, dict):
             continue
-        label, kind, meta = _label(obj), obj.get("kind"), _dict(obj.get("metadata"))
-        name, namespace = meta.get("name"), meta.get("namespace")
-
-        if name is None and not meta.get("generateName"):
+        label, meta = _label(obj), _dict(obj.get("metadata"))
+        kind, name, namespace = _ids(obj)
+        if "name" not in meta and not meta.get("generateName"):
             problems.append(Problem("error", "name", label, "metadata.name", "metadata.name is missing"))
-        elif name is not None:
-            problems += _name_problem(label, "metadata.name", name, _OBJECT_NAME_RULE.get(kind, "subdomain"))
+        elif "name" in meta:
+            problems += _name_problem(label, "metadata.name", meta["name"], _OBJECT_NAME_RULE.get(kind, "subdomain"))
+        if name is not None:
             key = (str(obj.get("apiVersion", "")).rpartition("/")[0], kind, namespace or "", name)
             if key in seen:
                 problems.append(Problem("error", "duplicate", label, "metadata.name",
@@ -283,13 +289,13 @@ def check_references(objects: list[dict]) -> list[Problem]:
             seen.setdefault(key, number)
 
         if kind in _TEMPLATE_AT:
-            template, at = obj, list(_TEMPLATE_AT[kind])
+            template, at = obj, _TEMPLATE_AT[kind]
             for key in at:
                 template = _dict(template.get(key))
-            templates.append((namespace, _dict(_dict(template.get("metadata")).get("labels"))))
-            pods.append((label, namespace, _dict(template.get("spec")), ".".join([*at, "spec"])))
+            pods.append((label, namespace, _dict(_dict(template.get("metadata")).get("labels")),
+                         _dict(template.get("spec")), ".".join([*at, "spec"])))
 
-    for label, namespace, spec, at in pods:
+    for label, namespace, _, spec, at in pods:
         for group in ("initContainers", "containers"):
             for i, container in enumerate(_list(spec.get(group))):
                 base = f"{at}.{group}[{i}]"
@@ -309,8 +315,7 @@ def check_references(objects: list[dict]) -> list[Problem]:
     for obj in objects:
         if not isinstance(obj, dict) or obj.get("kind") != "Service":
             continue
-        label, spec = _label(obj), _dict(obj.get("spec"))
-        namespace = _dict(obj.get("metadata")).get("namespace")
+        label, spec, (_, _, namespace) = _label(obj), _dict(obj.get("spec")), _ids(obj)
         for j, port in enumerate(_list(spec.get("ports"))):
             port = _dict(port)
             if "name" in port:
@@ -323,8 +328,8 @@ def check_references(objects: list[dict]) -> list[Problem]:
             continue
         if not any((namespace is None or ns is None or ns == namespace)
                    and all(labels.get(k) == v for k, v in selector.items())
-                   for ns, labels in templates):
-            wanted = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+                   for _, ns, labels, _, _ in pods):
+            wanted = ",".join(sorted(f"{k}={v}" for k, v in selector.items()))
             problems.append(Problem("error", "selector", label, "spec.selector",
                                     _one_line(f"selector {wanted} matches no pod template in the manifest")))
     return _sorted(problems)

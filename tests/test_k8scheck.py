@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -167,3 +166,13 @@ def test_import_does_not_load_jsonschema():
 def test_real_manifest_has_no_errors():
     problems = check_all(manifest_objects(REAL_MANIFEST))
     assert errors(problems) == [], [p.as_dict() for p in errors(problems)]
+
+
+def test_malformed_objects_are_reported_not_raised():
+    garbage = ["junk", {}, {"kind": ["x"], "metadata": {"name": {"a": 1}, "namespace": [1]}},
+               {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                "spec": {"selector": {1: None}, "ports": "x"}},
+               {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {2: "x"}},
+                "spec": {"template": {"spec": {"containers": [None, {"envFrom": [{"configMapRef": None}]}]}}}}]
+    problems = check_all(garbage)
+    assert problems and all(p.severity in ("error", "warning") for p in problems)
