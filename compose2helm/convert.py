@@ -13,6 +13,7 @@ from .errors import InputError
 from .layout import Placement, discover_env_files, place
 from .loader import load_project
 from .mapping import plan_project
+from .model import ComposeProject
 from .names import is_dns_label
 from .output import Staging
 from .plan import ExamplePlan
@@ -37,10 +38,21 @@ class ConvertResult:
                 for m in msgs if m["severity"] == "error"]
 
 
-def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] | None = None,
-            example: str | None = None, platform: str | None = None, variant: str | None = None,
-            release: str | None = None, mappings: list[Path] = (), rules: RuleSet | None = None,
-            lint: bool = True) -> ConvertResult:
+@dataclass
+class Prepared:
+    """A compose file loaded and mapped: what convert writes and verify checks against."""
+
+    placement: Placement
+    project: ComposeProject
+    plan: ExamplePlan
+    rules: RuleSet
+    release: str
+    env_files: list[Path]
+
+
+def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: str | None = None,
+            platform: str | None = None, variant: str | None = None, release: str | None = None,
+            mappings: list[Path] = (), rules: RuleSet | None = None) -> Prepared:
     files = [Path(f) for f in files]
     if not files:
         raise InputError("no compose file given")
@@ -57,6 +69,18 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
                         platform=placement.platform, variant=placement.variant, sources=sources)
     release = release or plan.chart
     _check_names(plan, release, files[0])
+    return Prepared(placement, project, plan, rules, release, list(env_files))
+
+
+def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] | None = None,
+            example: str | None = None, platform: str | None = None, variant: str | None = None,
+            release: str | None = None, mappings: list[Path] = (), rules: RuleSet | None = None,
+            lint: bool = True) -> ConvertResult:
+    prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
+                       release=release, mappings=mappings, rules=rules)
+    placement, project, plan, rules, release = (prepared.placement, prepared.project, prepared.plan,
+                                                prepared.rules, prepared.release)
+    env_files = prepared.env_files
 
     out = Path(out)
     umbrella_rel = f"helm-charts/{plan.chart}"
