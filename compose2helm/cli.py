@@ -47,6 +47,9 @@ def convert(
     variant: Optional[str] = typer.Option(None, help="Variant, e.g. tgi (default: from the file name)."),
     release: Optional[str] = typer.Option(None, help="Release name to render with (default: the chart name)."),
     mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip verifying the rendered manifests."),
+    kube_version: Optional[str] = typer.Option(None, "--kube-version", help="Kubernetes version to validate "
+                                               "against (default: the newest known)."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only."),
 ) -> None:
@@ -57,12 +60,49 @@ def convert(
     from .report import convert_json, print_convert
 
     result = run(list(files) + list(extra), out, env_files=list(env_file) or None, example=example,
-                 platform=platform, variant=variant, release=release, mappings=list(mappings))
+                 platform=platform, variant=variant, release=release, mappings=list(mappings),
+                 verify=not no_verify, kube_version=kube_version)
     if output_format == "json":
         typer.echo(json.dumps(convert_json(result), indent=2))
     elif not quiet:
         print_convert(result)
-    if result.lint_errors:
+    if not result.ok:
+        raise typer.Exit(EXIT_VERIFY)
+
+
+@app.command()
+def verify(
+    files: List[Path] = typer.Argument(..., help="Compose file(s) the manifests were converted from."),
+    extra: List[Path] = typer.Option([], "-f", "--file", help="More compose files merged on top (repeatable)."),
+    manifests: Optional[Path] = typer.Option(None, "--manifests", help="Manifest file or directory "
+                                             "(default: manifests/<Example>/<platform>[-<variant>]/ under --out)."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Output root the charts and manifests are in."),
+    env_file: List[Path] = typer.Option([], "--env-file", help="Env file(s) the conversion used."),
+    example: Optional[str] = typer.Option(None, help="Example name (default: from the path)."),
+    platform: Optional[str] = typer.Option(None, help="Platform (default: from the path)."),
+    variant: Optional[str] = typer.Option(None, help="Variant (default: from the file name)."),
+    release: Optional[str] = typer.Option(None, help="Release name the manifests were rendered with."),
+    mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
+    kube_version: Optional[str] = typer.Option(None, "--kube-version", help="Kubernetes version to validate "
+                                               "against (default: the newest known)."),
+    no_lint: bool = typer.Option(False, "--no-lint", help="Do not lint the charts."),
+    output_format: str = typer.Option("text", "--format", help="text or json."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the verdict only."),
+) -> None:
+    """Prove the rendered manifests mean what the compose file means; lint and validate them."""
+    if output_format not in ("text", "json"):
+        _fail(f"--format must be text or json, not {output_format!r}", EXIT_INPUT)
+    from .report import print_verify
+    from .verify import verify as run
+
+    report = run(list(files) + list(extra), manifests=manifests, out=out, env_files=list(env_file) or None,
+                 example=example, platform=platform, variant=variant, release=release, mappings=list(mappings),
+                 kube_version=kube_version, lint=not no_lint)
+    if output_format == "json":
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        print_verify(report, all_rows=not quiet)
+    if not report.ok:
         raise typer.Exit(EXIT_VERIFY)
 
 

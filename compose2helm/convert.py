@@ -31,6 +31,11 @@ class ConvertResult:
     manifest: str                                        # path of the rendered manifest (relative)
     lint: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    verification: Any = None                             # verify.VerifyReport, unless skipped
+
+    @property
+    def ok(self) -> bool:
+        return not self.lint_errors and (self.verification is None or self.verification.ok)
 
     @property
     def lint_errors(self) -> list[str]:
@@ -75,7 +80,7 @@ def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: 
 def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] | None = None,
             example: str | None = None, platform: str | None = None, variant: str | None = None,
             release: str | None = None, mappings: list[Path] = (), rules: RuleSet | None = None,
-            lint: bool = True) -> ConvertResult:
+            lint: bool = True, verify: bool = True, kube_version: str | None = None) -> ConvertResult:
     prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
                        release=release, mappings=mappings, rules=rules)
     placement, project, plan, rules, release = (prepared.placement, prepared.project, prepared.plan,
@@ -117,6 +122,14 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
         values = yaml.safe_load(overlay_text) or {}
         docs = render_chart(stage.path(umbrella_rel), values, release, stage.path("helm-charts"))
         stage.write(manifest_rel, manifest_text(docs))
+        verification = None
+        if verify:
+            from .render import is_test_hook
+            from .verify import VerifyReport, structural, verify_objects
+            objects = [d.obj for d in docs if not is_test_hook(d)]
+            verification = VerifyReport(verify_objects(prepared, objects), schema=structural(objects, kube_version),
+                                        lint=[{"chart": c, **m} for c, msgs in sorted(lint_report.items())
+                                              for m in msgs])
         # Files copied only to render with are not output.
         for rel in [r for r in stage.files if r.startswith("helm-charts/common/")]:
             comp = rel.split("/")[2]
@@ -124,7 +137,7 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
                 del stage.files[rel]
         changed = stage.commit()
     return ConvertResult(plan, placement, release, list(env_files), changed, manifest_rel, lint_report,
-                         list(project.warnings))
+                         list(project.warnings), verification)
 
 
 def _copy_tree(src: Path, stage: Staging, rel: str) -> None:

@@ -1,6 +1,7 @@
 """Human and machine reports of what a conversion did."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -25,6 +26,7 @@ def convert_json(result: ConvertResult) -> dict[str, Any]:
         "lint": result.lint,
         "changed": result.changed,
         "warnings": result.warnings,
+        "verification": result.verification.as_dict() if result.verification is not None else None,
     }
 
 
@@ -57,3 +59,44 @@ def print_convert(result: ConvertResult) -> None:
             if m["severity"] in ("warning", "error"):
                 console.print(f"[red]lint {m['severity']}[/] {chart}: {m['path']}: {m['message']}")
     console.print(f"{len(result.changed)} file(s) written; manifests: {result.manifest}")
+    if result.verification is not None:
+        print_verify(result.verification, all_rows=False, console=console)
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_verify(report, *, all_rows: bool = True, console=None) -> None:
+    """A table per service (field, compose, kubernetes, verdict, rule), then lint and schema."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(highlight=False)
+    for s in report.services:
+        rows = [(d, "unexplained") for d in s.unexplained] + ([(d, "explained") for d in s.explained]
+                                                              if all_rows else [])
+        if not rows:
+            continue
+        table = Table(title=f"{s.service} -> {s.workload}", title_justify="left")
+        for col in ("field", "compose", "kubernetes", "verdict", "rule"):
+            table.add_column(col, overflow="fold")
+        for d, verdict in rows:
+            style = "red" if verdict == "unexplained" else ""
+            table.add_row(d.field, _short(d.compose), _short(d.kubernetes), verdict, d.rule, style=style)
+        console.print(table)
+    for m in report.lint:
+        if m["severity"] in ("warning", "error"):
+            colour = "red" if m["severity"] == "error" else "yellow"
+            console.print(f"[{colour}]lint {m['severity']}[/] {m['chart']}: {m['path']}: {m['message']}")
+    for p in report.schema:
+        colour = "red" if p["severity"] == "error" else "yellow"
+        console.print(f"[{colour}]{p['check']} {p['severity']}[/] {p['object']} {p['path']}: {p['message']}")
+    explained = sum(len(s.explained) for s in report.services)
+    unexplained = sum(len(s.unexplained) for s in report.services)
+    errors = sum(1 for p in report.schema if p["severity"] == "error") + \
+        sum(1 for m in report.lint if m["severity"] == "error")
+    verdict = "[green]verified[/]" if report.ok else "[red]NOT verified[/]"
+    console.print(f"{verdict}: {len(report.services)} services, {explained} explained and {unexplained} "
+                  f"unexplained differences, {errors} lint/schema errors")

@@ -1,0 +1,261 @@
+"""Semantic records: one per compose service and one per rendered workload, in the same shape,
+so that deepdiff can compare what compose means with what Kubernetes will run.
+
+Fields: image, command, args, env.<KEY>, ports, service_ports, volumes, shm, accelerators,
+capabilities, probe.readiness, probe.startup.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import interpolate
+from .accelerators import accelerator
+from .endpoints import HOST, EndpointIndex
+from .model import ComposeProject, Service, Template, Var
+from .probes import healthcheck_probe
+from .quantities import quantity
+from .rules import Policy, Rule, split_image
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+@dataclass
+class Applied:
+    """A documented transformation the compose side went through before comparing."""
+
+    field: str
+    compose: Any
+    normalized: Any
+    rule: str
+
+
+@dataclass
+class ComposeRecord:
+    values: dict[str, Any]
+    applied: list[Applied] = field(default_factory=list)
+
+
+# --- compose side ---------------------------------------------------------------------------
+
+class _Resolver:
+    """Compose interpolation as Kubernetes will see it: host variables become addresses."""
+
+    def __init__(self, service: Service, project: ComposeProject, policy: Policy, rule: Rule,
+                 index: EndpointIndex, components: dict[str, str], example: str):
+        self.service, self.project, self.policy, self.rule = service, project, policy, rule
+        self.index, self.components, self.example = index, components, example
+        self.accel = accelerator(service, policy, project.variables)
+        self.applied: list[tuple[str, str]] = []   # (what, rule) for the value being resolved
+        self.addressed: dict[str, str] = {}          # env key -> the one service it names
+
+    def text(self, t: Template, key: str) -> str:
+        self.applied = []
+        out = self._parts(t, 0)
+        if HOST in out or self.index.mentions_service(out) or "localhost:" in out:
+            new, rewrites, _ = self.index.rewrite(out, key, self.service.name, self.policy.endpoint_hints,
+                                                  self.components)
+            if rewrites:
+                self.applied.append(("address of " + ", ".join(sorted({r.target for r in rewrites})),
+                                     "policy:endpoint-rewrite"))
+                if len({r.target for r in rewrites}) == 1:
+                    self.addressed[key] = rewrites[0].target
+            out = new
+        return out
+
+    def _parts(self, t: Template, depth: int) -> str:
+        out = []
+        for p in t.parts:
+            if isinstance(p, str):
+                out.append(p)
+            elif "".join(out).endswith(HOST + ":"):
+                out.append(interpolate.resolve(Template((p,)), self.project.variables))
+            else:
+                out.append(self._var(p, depth))
+        return "".join(out)
+
+    def _var(self, v: Var, depth: int) -> str:
+        if self.policy.is_host_variable(v.name):
+            return HOST
+        definition = interpolate.lookup(v.name, self.project.variables)
+        if definition is not None and depth < 8:
+            return self._parts(definition, depth + 1)
+        if v.op in (":-", "-") and v.arg is not None:
+            return self._parts(v.arg, depth + 1)
+        if v.op in (":+", "+"):
+            return ""
+        if v.name in self.policy.endpoint_variables:
+            components, url = self.policy.endpoint_variables[v.name]
+            for component in components:
+                services = [s for s, c in self.components.items() if c == component]
+                if len(services) == 1:
+                    t = self.index.targets[services[0]]
+                    address = f"{t.dns}:{t.ports[0]}" if t.ports else t.dns
+                    self.applied.append((f"undefined {v.name} names {services[0]}", "policy:endpoint-rewrite"))
+                    return url.replace("{address}", address).replace("{example}", self.example)
+        named = next((n for n in self.rule.values if n.key == v.name and n.default), None)
+        if named is not None:
+            self.applied.append((f"unset {v.name}: the component's default", self.rule.file))
+            return named.default
+        if self.accel and self.accel.count_variable == v.name:
+            self.applied.append((f"unset {v.name}: the accelerator count", "policy:accelerator-device-plugin"))
+            return str(self.accel.count)
+        return ""
+
+
+def compose_record(service: Service, project: ComposeProject, policy: Policy, rule: Rule,
+                   index: EndpointIndex, components: dict[str, str], example: str) -> ComposeRecord:
+    r = _Resolver(service, project, policy, rule, index, components, example)
+    rec = ComposeRecord({})
+    v = rec.values
+
+    def resolved(t: Template, fld: str) -> str:
+        text = r.text(t, fld.split(".", 1)[-1])
+        for _what, rule_name in r.applied:
+            rec.applied.append(Applied(fld, t.source(), text, rule_name))
+        return text
+
+    repo, tag, digest = split_image(service.image or "")
+    v["image"] = f"{repo}@{digest}" if digest else f"{repo}:{tag or 'latest'}"
+    v["command"] = [resolved(t, "command") for t in service.entrypoint] if service.entrypoint else []
+    v["args"] = [resolved(t, "args") for t in service.command] if service.command else []
+    for key, t in service.environment.items():
+        if r.accel and key in r.accel.profile.not_carried_env:
+            rec.applied.append(Applied(f"env.{key}", t.source() if t else None, None,
+                                       "policy:accelerator-device-plugin"))
+            continue
+        v[f"env.{key}"] = resolved(t if t is not None else Template((Var(key),)), f"env.{key}")
+    _port_companions(v, r, rec)
+    ports = []
+    for p in [p.target for p in service.ports] + list(service.expose):
+        if p not in ports:
+            ports.append(p)
+    v["ports"] = sorted(ports)
+    v["service_ports"] = sorted(ports)
+    volumes = {}
+    for vol in service.volumes:
+        volumes[vol.target] = vol.type
+    for t in service.tmpfs:
+        volumes[t.split(":")[0]] = "tmpfs"
+    v["volumes"] = volumes
+    v["shm"] = quantity(service.shm_size) if service.shm_size else None
+    v["accelerators"] = {r.accel.profile.resource: r.accel.count} if r.accel else {}
+    v["capabilities"] = sorted(set(service.cap_add))
+    probe, _ = healthcheck_probe(service, project.variables, policy)
+    v["probe.readiness"] = normal_probe(probe)
+    v["probe.startup"] = normal_probe(probe)
+    return rec
+
+
+_HOST_SUFFIXES = ("_HOST_IP", "_HOST", "_IP", "_SERVICE_IP", "_NAME")
+
+
+def _port_companions(v: dict[str, Any], r: _Resolver, rec: ComposeRecord) -> None:
+    """X_PORT=<published port> beside an X_HOST_IP that names a service: that service's port."""
+    for fld, text in list(v.items()):
+        if not fld.startswith("env.") or not fld.endswith("_PORT") or not str(text).isdigit():
+            continue
+        prefix = fld[4:-5]
+        service = next((r.addressed[prefix + s] for s in _HOST_SUFFIXES if prefix + s in r.addressed), None)
+        if service is None:
+            continue
+        target = r.index.targets[service]
+        port = int(text)
+        if port not in target.ports and port in target.published:
+            v[fld] = str(target.published[port])
+            rec.applied.append(Applied(fld, text, v[fld], "policy:endpoint-rewrite"))
+
+
+# --- Kubernetes side -------------------------------------------------------------------------
+
+def normal_probe(probe: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not probe:
+        return None
+    out: dict[str, Any] = {}
+    if "httpGet" in probe:
+        h = probe["httpGet"]
+        out["check"] = {"http": h.get("path", "/"), "port": h.get("port"), "scheme": h.get("scheme", "HTTP")}
+    elif "exec" in probe:
+        out["check"] = {"exec": list(probe["exec"].get("command", []))}
+    elif "tcpSocket" in probe:
+        out["check"] = {"tcp": probe["tcpSocket"].get("port")}
+    elif "grpc" in probe:
+        out["check"] = {"grpc": probe["grpc"].get("port")}
+    for k, default in (("periodSeconds", 10), ("timeoutSeconds", 1), ("failureThreshold", 3),
+                       ("initialDelaySeconds", 0)):
+        out[k] = probe.get(k, default)
+    return out
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def workload_record(workload: dict[str, Any], objects: list[dict[str, Any]], policy: Policy,
+                    container_name: str | None = None) -> dict[str, Any]:
+    pod = workload["spec"]["template"]
+    spec = pod.get("spec") or {}
+    containers = spec.get("containers") or []
+    c = next((x for x in containers if x.get("name") == container_name), containers[0] if containers else {})
+    by_kind: dict[str, dict[str, dict]] = {}
+    for o in objects:
+        by_kind.setdefault(o.get("kind", ""), {})[(o.get("metadata") or {}).get("name", "")] = o
+    v: dict[str, Any] = {"image": c.get("image"), "command": [str(x) for x in c.get("command") or []],
+                         "args": [str(x) for x in c.get("args") or []]}
+    env: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for ref in c.get("envFrom") or []:
+        if "configMapRef" in ref:
+            data = (by_kind.get("ConfigMap", {}).get(ref["configMapRef"].get("name")) or {}).get("data") or {}
+            for k, val in data.items():
+                env[k], sources[k] = str(val), "ConfigMap"
+        if "secretRef" in ref:
+            for k, val in _secret_data(by_kind.get("Secret", {}).get(ref["secretRef"].get("name"))).items():
+                env[k], sources[k] = val, "Secret"
+    for e in c.get("env") or []:
+        if "value" in e:
+            env[e["name"]], sources[e["name"]] = str(e["value"]), "env"
+        elif "valueFrom" in e:
+            env[e["name"]], sources[e["name"]] = f"<{next(iter(e['valueFrom']))}>", "valueFrom"
+    for k, val in env.items():
+        v[f"env.{k}"] = val
+    v["ports"] = sorted(p["containerPort"] for p in c.get("ports") or [])
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    service_ports = []
+    for svc in by_kind.get("Service", {}).values():
+        if _selects((svc.get("spec") or {}).get("selector") or {}, labels):
+            service_ports += [p.get("port") for p in svc["spec"].get("ports") or []]
+    v["service_ports"] = sorted(service_ports)
+    vols = {x.get("name"): x for x in spec.get("volumes") or []}
+    volumes, shm = {}, None
+    for m in c.get("volumeMounts") or []:
+        vol = vols.get(m.get("name"), {})
+        kind = next((k for k in ("hostPath", "persistentVolumeClaim", "emptyDir", "configMap", "secret")
+                     if k in vol), "unknown")
+        if m.get("mountPath") == "/dev/shm" and kind == "emptyDir" and (vol["emptyDir"] or {}).get("medium") == "Memory":
+            shm = str((vol["emptyDir"] or {}).get("sizeLimit")) if (vol["emptyDir"] or {}).get("sizeLimit") else None
+            continue
+        volumes[m.get("mountPath")] = kind
+    v["volumes"] = volumes
+    v["shm"] = shm
+    limits = ((c.get("resources") or {}).get("limits") or {})
+    known = {a.resource for a in policy.accelerators}
+    v["accelerators"] = {k: int(val) for k, val in limits.items() if k in known}
+    v["capabilities"] = sorted(((c.get("securityContext") or {}).get("capabilities") or {}).get("add") or [])
+    v["probe.readiness"] = normal_probe(c.get("readinessProbe"))
+    v["probe.startup"] = normal_probe(c.get("startupProbe"))
+    v["_sources"] = sources
+    return v
+
+
+def _secret_data(secret: dict | None) -> dict[str, str]:
+    if not secret:
+        return {}
+    out = {k: str(val) for k, val in (secret.get("stringData") or {}).items()}
+    for k, val in (secret.get("data") or {}).items():
+        try:
+            out[k] = base64.b64decode(str(val)).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            out[k] = "<binary>"
+    return out

@@ -1,0 +1,227 @@
+"""`compose2helm verify`: do the rendered manifests mean what the compose file means?
+
+Both sides are reduced to the same record (records.py) and compared with deepdiff. Every
+difference is explained (a mapping rule or documented policy names it) or unexplained, which
+fails. Structural checks run on the same objects: helm lint, Kubernetes schema, selectors,
+references, names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from deepdiff import DeepDiff
+
+from .convert import Prepared
+from .endpoints import EndpointIndex, Target
+from .errors import InputError
+from .findings import POLICY_MODEL_CACHE, POLICY_PROXY, POLICY_SECRET, POLICY_VOLUME
+from .plan import Instance
+from .records import WORKLOAD_KINDS, compose_record, workload_record
+
+
+@dataclass
+class Difference:
+    field: str
+    compose: Any
+    kubernetes: Any
+    rule: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "compose": self.compose, "kubernetes": self.kubernetes, "rule": self.rule}
+
+
+@dataclass
+class ServiceReport:
+    service: str
+    workload: str
+    explained: list[Difference] = field(default_factory=list)
+    unexplained: list[Difference] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"service": self.service, "workload": self.workload,
+                "explained": [d.as_dict() for d in self.explained],
+                "unexplained": [d.as_dict() for d in self.unexplained]}
+
+
+@dataclass
+class VerifyReport:
+    services: list[ServiceReport]
+    lint: list[dict[str, Any]] = field(default_factory=list)     # {chart, severity, path, message}
+    schema: list[dict[str, Any]] = field(default_factory=list)   # k8scheck problems
+
+    @property
+    def ok(self) -> bool:
+        return (not any(s.unexplained for s in self.services)
+                and not any(m["severity"] == "error" for m in self.lint)
+                and not any(p["severity"] == "error" for p in self.schema))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "services": [s.as_dict() for s in self.services], "lint": self.lint,
+                "schema": self.schema}
+
+
+def load_manifests(path: Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()) \
+        if path.is_dir() else [path]
+    if not files or not path.exists():
+        raise InputError("no manifests to verify (convert first, or give --manifests)", file=path)
+    objects = []
+    for f in files:
+        try:
+            docs = list(yaml.safe_load_all(f.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise InputError(f"cannot read manifest: {' '.join(str(exc).split())}", file=f) from None
+        for d in docs:
+            if isinstance(d, dict) and d:
+                objects.append(d)
+            elif d is not None:
+                raise InputError("a manifest document is not a Kubernetes object (mapping)", file=f)
+    return objects
+
+
+def _workload(objects: list[dict], name: str) -> dict | None:
+    return next((o for o in objects if o.get("kind") in WORKLOAD_KINDS
+                 and (o.get("metadata") or {}).get("name") == name), None)
+
+
+def _service_for(objects: list[dict], workload: dict | None) -> dict | None:
+    if workload is None:
+        return None
+    labels = ((workload.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+    for o in objects:
+        sel = (o.get("spec") or {}).get("selector") if o.get("kind") == "Service" else None
+        if sel and all(labels.get(k) == v for k, v in sel.items()):
+            return o
+    return None
+
+
+def workload_name(inst: Instance, release: str) -> str:
+    return release if inst.is_megaservice else f"{release}-{inst.name}"
+
+
+def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[ServiceReport]:
+    plan, project, policy = prepared.plan, prepared.project, prepared.rules.policy
+    release = prepared.release
+    # Addresses are checked against what was rendered: the Service that selects each workload.
+    targets = {}
+    for inst in plan.instances:
+        s = project.services[inst.service]
+        svc = _service_for(objects, _workload(objects, workload_name(inst, release)))
+        dns = svc["metadata"]["name"] if svc else f"<no Service for {inst.service}>"
+        ports = tuple(p.get("port") for p in (svc or {}).get("spec", {}).get("ports") or [])
+        targets[inst.service] = Target(inst.service, dns, ports, {p.published: p.target for p in s.ports
+                                                                  if p.published})
+    index = EndpointIndex(targets, {s.container_name: s.name for s in project.services.values()
+                                    if s.container_name and s.container_name not in project.services})
+    components = {i.service: (i.rule.component if i.is_megaservice else i.component) for i in plan.instances}
+    reports = []
+    for inst in plan.instances:
+        name = workload_name(inst, release)
+        report = ServiceReport(inst.service, name)
+        reports.append(report)
+        workload = _workload(objects, name)
+        if workload is None:
+            report.unexplained.append(Difference("workload", inst.service, None))
+            continue
+        service = project.services[inst.service]
+        crec = compose_record(service, project, policy, inst.rule, index, components, plan.chart)
+        krec = workload_record(workload, objects, policy, inst.name if not inst.is_megaservice else plan.chart)
+        findings = [f for f in plan.findings if f.service == inst.service]
+        _compare(report, crec, krec, findings, policy)
+        for f in findings:
+            if f.action == "dropped" or (f.action == "changed" and f.key == "ports"):
+                report.explained.append(Difference(f.key, f.detail, None, f.rule))
+    return reports
+
+
+def _compare(report: ServiceReport, crec, krec: dict[str, Any], findings, policy) -> None:
+    sources = krec.pop("_sources", {})
+    c_values = crec.values
+    applied = {}
+    for a in crec.applied:
+        applied.setdefault(a.field, a)
+    for fld in sorted(set(c_values) | set(krec)):
+        c, k = c_values.get(fld), krec.get(fld)
+        if fld.startswith("env.") and policy.is_secret(fld[4:]) and sources.get(fld[4:]) in ("ConfigMap", "env"):
+            # Wherever its value came from, a secret must not sit in plain configuration.
+            report.unexplained.append(Difference(fld, c, f"{k!r} in a {sources[fld[4:]]}", ""))
+            continue
+        if not DeepDiff(c, k, ignore_order=False):
+            if fld in applied:
+                report.explained.append(Difference(fld, applied[fld].compose, k, applied[fld].rule))
+            continue
+        rule = _explain(fld, c, k, sources, findings, policy)
+        (report.explained if rule else report.unexplained).append(Difference(fld, c, k, rule or ""))
+
+
+def _explain(fld: str, c: Any, k: Any, sources: dict[str, str], findings, policy) -> str | None:
+    keyed = {(f.key, f.action): f for f in findings}
+    if fld.startswith("env."):
+        key = fld[4:]
+        if policy.is_secret(key) and sources.get(key) == "Secret" and k == "":
+            return POLICY_SECRET          # the value is set at install time
+        if policy.is_proxy(key) and sources.get(key) == "ConfigMap" and k == "":
+            return POLICY_PROXY           # global.<proxy>, empty by default
+        return None
+    if fld in ("ports", "service_ports"):
+        added = keyed.get(("ports", "added"))
+        if added and set(c or []) <= set(k or []):
+            return added.rule
+        return None
+    if fld == "volumes":
+        if set(c or {}) != set(k or {}):
+            return None
+        allowed = {("bind", "emptyDir"), ("bind", "hostPath"), ("bind", "persistentVolumeClaim"),
+                   ("volume", "emptyDir"), ("tmpfs", "emptyDir")}
+        if all((c[p], k[p]) in allowed for p in c if c[p] != k[p]):
+            model = any(f.rule == POLICY_MODEL_CACHE for f in findings)
+            return POLICY_MODEL_CACHE if model else POLICY_VOLUME
+        return None
+    if fld.startswith("probe.") and c is None and k is not None:
+        added = keyed.get(("healthcheck", "added"))
+        return added.rule if added else None
+    return None
+
+
+def structural(objects: list[dict[str, Any]], kube_version: str | None) -> list[dict[str, Any]]:
+    from .k8scheck import check_all
+    try:
+        return [p.as_dict() for p in check_all(objects, kube_version)]
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def lint_charts(charts_root: Path, prepared: Prepared) -> list[dict[str, Any]]:
+    """helm lint of the umbrella and the common charts it uses (those present under charts_root)."""
+    from .render import lint_chart
+    charts = [f"common/{c}" for c in sorted({i.component for i in prepared.plan.components()})]
+    charts.append(prepared.plan.chart)
+    out = []
+    for rel in charts:
+        d = charts_root / rel
+        if (d / "Chart.yaml").is_file():
+            out += [{"chart": f"helm-charts/{rel}", **m} for m in lint_chart(d, charts_root)]
+        else:
+            out.append({"chart": f"helm-charts/{rel}", "severity": "warning", "path": "",
+                        "message": "chart not found: not linted"})
+    return out
+
+
+def verify(files: list[Path], *, manifests: Path | None = None, out: Path = Path("."),
+           env_files: list[Path] | None = None, example: str | None = None, platform: str | None = None,
+           variant: str | None = None, release: str | None = None, mappings: list[Path] = (),
+           kube_version: str | None = None, lint: bool = True) -> VerifyReport:
+    from .convert import prepare
+    prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
+                       release=release, mappings=mappings)
+    plan = prepared.plan
+    path = Path(manifests) if manifests else Path(out) / "manifests" / plan.example / plan.overlay_name
+    objects = load_manifests(path)
+    report = VerifyReport(verify_objects(prepared, objects), schema=structural(objects, kube_version))
+    if lint:
+        report.lint = lint_charts(Path(out) / "helm-charts", prepared)
+    return report
