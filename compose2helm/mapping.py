@@ -14,7 +14,7 @@ from .names import dns_label
 from .plan import ExamplePlan, Instance
 from .probes import healthcheck_probe, rule_probes
 from .rules import Rule, RuleSet, split_image
-from .texts import Context, convert, env_entry, escape, literal_text
+from .texts import Context, convert, env_entry, escape, literal_text, value_ref
 from .volumes import volume_values
 
 MEGASERVICE_DNS = "{{ .Release.Name }}"
@@ -279,7 +279,7 @@ def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice:
     named = {}
     for key, default in ctx.named.items():
         nv = next((n for n in rule.values if n.key == key), None)
-        if not default and nv is not None and nv.default:
+        if not default and nv is not None and nv.default and key in ctx.same_name:
             default = nv.default
             note(key, "changed", f"unset in compose: the component's default {default!r}", rule.file)
         named[key] = default
@@ -297,18 +297,26 @@ _HOST_SUFFIXES = ("_HOST_IP", "_HOST", "_IP", "_SERVICE_IP", "_NAME")
 def _port_companions(env: dict[str, str], ctx: Context) -> None:
     """`X_HOST_IP=${host_ip}` with `X_PORT=<published port>`: the port becomes the Service's."""
     for key, text in env.items():
-        if not key.endswith("_PORT") or not text.isdigit():
+        if not key.endswith("_PORT"):
+            continue
+        value_key = next((k for k in ctx.named if text == value_ref(k)), None)
+        number = ctx.named[value_key] if value_key else text
+        if not number.isdigit():
             continue
         prefix = key[: -len("_PORT")]
         service = next((ctx.addressed[prefix + s] for s in _HOST_SUFFIXES if prefix + s in ctx.addressed), None)
         if service is None:
             continue
         target = ctx.index.targets[service]
-        port = int(text)
+        port = int(number)
         if port not in target.ports and port in target.published:
-            env[key] = str(target.published[port])
+            new = str(target.published[port])
+            if value_key:
+                ctx.named[value_key] = new
+            else:
+                env[key] = new
             ctx.note(f"environment.{key}", "changed",
-                     f"published port {port} of {service} -> its Service port {env[key]}", POLICY_ENDPOINT)
+                     f"published port {port} of {service} -> its Service port {new}", POLICY_ENDPOINT)
 
 
 def _named_env(rule: Rule, key: str) -> str | None:
@@ -325,6 +333,9 @@ def _args(command: list[Template], rule: Rule, ctx: Context) -> list[str]:
         where = f"command[{i}]"
         nv = rule.value_for_flag(flag_text) if flag_text else None
         if nv is not None and i + 1 < len(command):
+            arg = command[i + 1].parts
+            if len(arg) == 1 and not isinstance(arg[0], str) and arg[0].name == nv.key:
+                ctx.same_name.add(nv.key)
             out.append(escape(flag_text))
             out.append(ctx.name_value(nv.key, literal_text(command[i + 1], ctx), where))
             i += 2

@@ -80,7 +80,12 @@ class _Resolver:
             return HOST
         definition = interpolate.lookup(v.name, self.project.variables)
         if definition is not None and depth < 8:
-            return self._parts(definition, depth + 1)
+            text = self._parts(definition, depth + 1)
+            if v.op == ":-" and text == "" and v.arg is not None:
+                return self._parts(v.arg, depth + 1)
+            if v.op in (":+", "+"):
+                return self._parts(v.arg, depth + 1) if v.arg and (text or v.op == "+") else ""
+            return text
         if v.op in (":-", "-") and v.arg is not None:
             return self._parts(v.arg, depth + 1)
         if v.op in (":+", "+"):

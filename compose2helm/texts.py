@@ -41,6 +41,9 @@ class Context:
     named: dict[str, str] = field(default_factory=dict)    # value key -> default (collected)
     secret_values: set[str] = field(default_factory=set)   # value keys that hold secrets
     addressed: dict[str, str] = field(default_factory=dict)  # env key -> the one service it names
+    # Values fed by a variable of the same name: when compose leaves it unset, the rule's default
+    # for that variable applies (verify resolves such variables the same way).
+    same_name: set[str] = field(default_factory=set)
     findings: list[Finding] = field(default_factory=list)
 
     def note(self, key: str, action: str, detail: str, rule: str) -> None:
@@ -107,6 +110,7 @@ def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
         if ctx.index.mentions_service(default_text):
             return default_text
     default = interpolate.resolve(Template((v,)), ctx.variables)
+    ctx.same_name.add(v.name)
     return ctx.name_value(v.name, default, where, secret=p.is_secret(v.name))
 
 
@@ -191,5 +195,7 @@ def env_entry(key: str, t: Template | None, ctx: Context,
         return "env", "{{ .Values.global." + single.name + " }}"
     named = named_for_env(key)
     if named is not None and not is_address(t, ctx):
+        if single is not None and single.name == named:
+            ctx.same_name.add(named)
         return "env", ctx.name_value(named, literal_text(t, ctx), where)
     return "env", convert(t, ctx, key, where)
