@@ -106,6 +106,56 @@ def verify(
         raise typer.Exit(EXIT_VERIFY)
 
 
+@app.command()
+def migrate(
+    root: Path = typer.Argument(..., help="A GenAIExamples tree (or any tree of <Example>/docker*/ folders)."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Output root: helm-charts/ and manifests/ go here."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Examples converted in parallel."),
+    mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
+    kube_version: Optional[str] = typer.Option(None, "--kube-version", help="Kubernetes version to validate "
+                                               "against (default: the newest known)."),
+    output_format: str = typer.Option("text", "--format", help="text or json."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the summary only."),
+) -> None:
+    """Convert every compose file of a tree: one umbrella chart per example, shared common charts."""
+    if output_format not in ("text", "json"):
+        _fail(f"--format must be text or json, not {output_format!r}", EXIT_INPUT)
+    from .migrate import migrate as run
+    from .report import migrate_progress, print_migrate
+
+    with migrate_progress(enabled=output_format == "text" and not quiet) as progress:
+        report = run(root, out, jobs=jobs, progress=progress, mappings=list(mappings), kube_version=kube_version)
+    if output_format == "json":
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        print_migrate(report, details=not quiet)
+    if not report.ok:
+        raise typer.Exit(EXIT_VERIFY)
+
+
+@app.command()
+def check(
+    root: Path = typer.Option(Path("input-compose"), "--root", help="Tree of compose files the output comes from."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Where the committed helm-charts/ and manifests/ are."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Examples converted in parallel."),
+    mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
+    output_format: str = typer.Option("text", "--format", help="text or json."),
+) -> None:
+    """Fail when committed charts and manifests are not what the compose files give today."""
+    if output_format not in ("text", "json"):
+        _fail(f"--format must be text or json, not {output_format!r}", EXIT_INPUT)
+    from .drift import check as run
+    from .report import print_check
+
+    report = run(root, out, jobs=jobs, mappings=list(mappings))
+    if output_format == "json":
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        print_check(report)
+    if not report.ok:
+        raise typer.Exit(EXIT_VERIFY)
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)   # click returns Exit codes instead of raising here

@@ -29,6 +29,17 @@ class Rewrite:
     after: str
 
 
+def _whole(m: re.Match, listy: bool) -> bool:
+    """Whether a bare name match is the whole value (or, in a list, a whole element)."""
+    text = m.string
+    if text[: m.start()].strip() == "" and text[m.end():].strip() == "":
+        return True
+    if not listy:
+        return False
+    before, after = text[: m.start()].rstrip(), text[m.end():].lstrip()
+    return (before == "" or before.endswith(",")) and (after == "" or after.startswith(","))
+
+
 @dataclass
 class EndpointIndex:
     targets: dict[str, Target]                                 # by compose service name
@@ -56,15 +67,18 @@ class EndpointIndex:
         found = [t for t in self.targets.values() if port in t.published]
         return found[0] if len(found) == 1 else None
 
-    def mentions_service(self, text: str) -> bool:
+    def mentions_service(self, text: str, listy: bool = False) -> bool:
         if HOST in text:
             return True
-        return any(m.group("scheme") or m.group("port") or m.group(0) == text.strip()
-                   for m in self._name_re.finditer(text))
+        return any(m.group("scheme") or m.group("port") or _whole(m, listy) for m in self._name_re.finditer(text))
 
     def rewrite(self, text: str, key: str, self_service: str, hints: dict[str, tuple[str, ...]],
-                components: dict[str, str]) -> tuple[str, list[Rewrite], list[str]]:
-        """Returns (new text, rewrites done, problems). `components` maps service -> component."""
+                components: dict[str, str], listy: bool = False) -> tuple[str, list[Rewrite], list[str]]:
+        """Returns (new text, rewrites done, problems). `components` maps service -> component.
+
+        listy: the value is a comma-separated list of hosts (no_proxy), so a bare name counts
+        as an address when it is a whole element.
+        """
         done: list[Rewrite] = []
         problems: list[str] = []
 
@@ -75,7 +89,7 @@ class EndpointIndex:
                 if target is None:
                     problems.append(f"host address with no port in {key} names no known service")
                     return m.group(0)
-                done.append(Rewrite("host", target.service, m.group(0), target.dns))
+                done.append(Rewrite("host", target.service, m.group(0).replace(HOST, "${host_ip}"), target.dns))
                 return target.dns
             t = self.publisher(int(port))
             if t is None:
@@ -86,7 +100,7 @@ class EndpointIndex:
             return after
 
         def via_name(m: re.Match) -> str:
-            if not m.group("scheme") and not m.group("port") and m.group(0) != m.string.strip():
+            if not m.group("scheme") and not m.group("port") and not _whole(m, listy):
                 return m.group(0)
             service = self.service_of(m.group("name"))
             t = self.targets[service]

@@ -53,9 +53,10 @@ class _Resolver:
     def text(self, t: Template, key: str) -> str:
         self.applied = []
         out = self._parts(t, 0)
-        if HOST in out or self.index.mentions_service(out) or "localhost:" in out:
+        listy = self.policy.is_proxy(key.lower())
+        if HOST in out or self.index.mentions_service(out, listy) or "localhost:" in out:
             new, rewrites, _ = self.index.rewrite(out, key, self.service.name, self.policy.endpoint_hints,
-                                                  self.components)
+                                                  self.components, listy)
             if rewrites:
                 self.applied.append(("address of " + ", ".join(sorted({r.target for r in rewrites})),
                                      "policy:endpoint-rewrite"))

@@ -100,3 +100,66 @@ def print_verify(report, *, all_rows: bool = True, console=None) -> None:
     verdict = "[green]verified[/]" if report.ok else "[red]NOT verified[/]"
     console.print(f"{verdict}: {len(report.services)} services, {explained} explained and {unexplained} "
                   f"unexplained differences, {errors} lint/schema errors")
+
+
+class migrate_progress:
+    """A rich progress bar over the files of a migration (a no-op when disabled or not a terminal)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._progress = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), transient=True)
+        self._progress.__enter__()
+        self._task = self._progress.add_task("migrating", total=None)
+
+        def advance(outcome) -> None:
+            self._progress.update(self._task, advance=1, description=f"{outcome.status:10} {outcome.file}")
+        return advance
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+def print_migrate(report, details: bool = True) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if details:
+        table = Table(title=f"migrate {report.root}", title_justify="left")
+        for col in ("file", "status", "overlay", "services", "unexplained", "reason"):
+            table.add_column(col, overflow="fold")
+        colours = {"verified": "green", "unverified": "yellow", "rejected": "red", "skipped": "dim"}
+        for o in report.outcomes:
+            table.add_row(o.file, f"[{colours[o.status]}]{o.status}[/]", o.overlay, str(o.services or ""),
+                          str(o.unexplained or ""), o.reason)
+        console.print(table)
+    s = report.summary()
+    summary = Table(title="summary", title_justify="left")
+    for key in s:
+        summary.add_column(key)
+    summary.add_row(*[str(v) for v in s.values()])
+    console.print(summary)
+
+
+def print_check(report) -> None:
+    import sys
+    if report.diff:
+        sys.stdout.write(report.diff)
+    for label, files in (("stale", report.stale), ("missing", report.missing), ("extra", report.extra)):
+        for f in files:
+            print(f"{label}: {f}")
+    m = report.migration
+    if m is not None and not m.ok:
+        for o in m.outcomes:
+            if o.status in ("unverified", "rejected"):
+                print(f"warning: {o.file}: {o.status}: {o.reason}", file=sys.stderr)
+    print("up to date" if report.ok else
+          f"out of date: {len(report.stale)} stale, {len(report.missing)} missing, {len(report.extra)} extra")

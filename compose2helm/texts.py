@@ -131,10 +131,11 @@ def _rule_address(name: str, ctx: Context) -> str | None:
 def convert(t: Template, ctx: Context, key: str, where: str) -> str:
     """A compose string as chart text: variables to values, addresses to Service DNS."""
     text = _flatten(t, ctx, where)
-    if not ctx.index.mentions_service(text) and "localhost" not in text and "127.0.0.1" not in text:
+    listy = ctx.policy.is_proxy(key.lower())
+    if not ctx.index.mentions_service(text, listy) and "localhost" not in text and "127.0.0.1" not in text:
         return text
     new, rewrites, problems = ctx.index.rewrite(text, key, ctx.service, ctx.policy.endpoint_hints,
-                                                ctx.components)
+                                                ctx.components, listy)
     for r in rewrites:
         ctx.note(where, "changed", f"{r.before} -> {r.after} (address of {r.target})", POLICY_ENDPOINT)
     if len({r.target for r in rewrites}) == 1:

@@ -1,0 +1,175 @@
+"""`compose2helm migrate`: convert a whole GenAIExamples tree, never stopping at the first failure.
+
+Every compose file ends as verified, unverified (converted with unexplained differences or
+lint/schema errors), rejected (bad input, with its one-line reason) or skipped (not a
+deployment: build files). Overlays convert together with their base as `-f base -f overlay`.
+Files of one example convert in one worker, in a fixed order, because they share the umbrella
+chart; examples run in parallel with --jobs.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import InputError
+from .layout import overlay_base, place, variant_of
+
+_DEPLOYMENT = re.compile(r"^compose[\w.-]*\.ya?ml$")
+
+
+@dataclass
+class Job:
+    files: list[Path]          # base first, then overlays
+    example: str
+    variant: str | None        # explicit for overlays (base variant + overlay tag)
+
+
+@dataclass
+class Outcome:
+    file: str                  # the file that names the job (the overlay for overlay jobs)
+    status: str                # verified | unverified | rejected | skipped
+    reason: str = ""
+    example: str = ""
+    overlay: str = ""
+    services: int = 0
+    generic: int = 0
+    charts: list[str] = field(default_factory=list)
+    explained: int = 0
+    unexplained: int = 0
+    unexplained_detail: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class MigrateReport:
+    root: str
+    outcomes: list[Outcome]
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status in ("verified", "skipped") for o in self.outcomes)
+
+    def summary(self) -> dict[str, Any]:
+        done = [o for o in self.outcomes if o.status in ("verified", "unverified")]
+        return {
+            "files": len(self.outcomes),
+            "verified": self.count("verified"),
+            "unverified": self.count("unverified"),
+            "rejected": self.count("rejected"),
+            "skipped": self.count("skipped"),
+            "services": sum(o.services for o in done),
+            "generic": sum(o.generic for o in done),
+            "charts": len({c for o in done for c in o.charts}),
+            "explained": sum(o.explained for o in done),
+            "unexplained": sum(o.unexplained for o in done),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "root": self.root, "summary": self.summary(),
+                "files": [o.as_dict() for o in self.outcomes]}
+
+
+def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
+    """Jobs for every deployment compose file under root; outcomes for files that are not."""
+    root = Path(root)
+    jobs: list[Job] = []
+    skipped: list[Outcome] = []
+    for path in sorted(root.rglob("*.y*ml")):
+        if not path.is_file() or "compose" not in path.name:
+            continue
+        rel = str(path.relative_to(root))
+        parts = path.relative_to(root).parts
+        if ".git" in parts or "helm-charts" in parts or "manifests" in parts:
+            continue
+        if not _DEPLOYMENT.match(path.name):
+            skipped.append(Outcome(rel, "skipped", "not a deployment file (e.g. an image build file)"))
+            continue
+        if not ("docker" in parts[:-1] or "docker_compose" in parts[:-1]):
+            skipped.append(Outcome(rel, "skipped", "not in a <Example>/docker or docker_compose layout"))
+            continue
+        try:
+            example = place(path).example
+        except InputError as exc:
+            skipped.append(Outcome(rel, "skipped", str(exc)))
+            continue
+        over = overlay_base(path)
+        if over is None:
+            jobs.append(Job([path], example, None))
+            continue
+        base, tag = over
+        if not base.is_file():
+            skipped.append(Outcome(rel, "rejected", f"overlay without its base file {base.name}"))
+            continue
+        jobs.append(Job([base, path], example, "-".join(v for v in (variant_of(base.name), tag) if v)))
+    return jobs, skipped
+
+
+def _run_job(job: Job, root: Path, out: Path, options: dict[str, Any]) -> Outcome:
+    from .convert import convert
+
+    rel = str(job.files[-1].relative_to(root))
+    try:
+        result = convert(job.files, out, variant=job.variant, **options)
+    except InputError as exc:
+        return Outcome(rel, "rejected", str(exc), job.example)
+    except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the tree
+        return Outcome(rel, "rejected", f"internal error ({type(exc).__name__}): {' '.join(str(exc).split())}",
+                       job.example)
+    v = result.verification
+    unexplained = [f"{s.service}: {d.field}" for s in v.services for d in s.unexplained] if v else []
+    errors = result.lint_errors + ([f"{p['object']}: {p['message']}" for p in v.schema
+                                    if p["severity"] == "error"] if v else [])
+    return Outcome(
+        rel, "verified" if result.ok else "unverified", "; ".join((unexplained + errors)[:5]),
+        result.plan.example, result.plan.overlay_name, len(result.plan.instances), len(result.plan.generic),
+        sorted({i.component for i in result.plan.components()}),
+        sum(len(s.explained) for s in v.services) if v else 0, len(unexplained) + len(errors),
+        unexplained + errors)
+
+
+def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]) -> list[Outcome]:
+    return [_run_job(job, root, out, options) for job in jobs]
+
+
+def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome], None] | None = None,
+            **options: Any) -> MigrateReport:
+    root, out = Path(root), Path(out)
+    if not root.is_dir():
+        raise InputError("not a directory", file=root)
+    found, outcomes = discover(root)
+    by_example: dict[str, list[Job]] = {}
+    for job in found:
+        by_example.setdefault(job.example, []).append(job)
+    for o in outcomes:
+        if progress:
+            progress(o)
+    groups = [by_example[k] for k in sorted(by_example)]
+    if jobs <= 1 or len(groups) <= 1:
+        for group in groups:
+            for job in group:
+                outcome = _run_job(job, root, out, options)
+                outcomes.append(outcome)
+                if progress:
+                    progress(outcome)
+    else:
+        workers = min(jobs, len(groups), os.cpu_count() or 1)
+        # spawn, not fork: the embedded Helm engine is a Go runtime, which does not survive fork.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_example, g, root, out, options) for g in groups]
+            for fut in futures:
+                for outcome in fut.result():
+                    outcomes.append(outcome)
+                    if progress:
+                        progress(outcome)
+    outcomes.sort(key=lambda o: o.file)
+    return MigrateReport(str(root), outcomes)
