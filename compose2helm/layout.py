@@ -12,8 +12,11 @@ from pathlib import Path
 from .errors import InputError
 from .names import dns_label
 
-# Overlay files patch a base file (`-f base -f overlay`); their suffix is not a variant.
+# Overlay files patch a base file (`-f base -f overlay`): compose.telemetry.yaml patches
+# compose.yaml, compose_tgi.telemetry.yaml patches compose_tgi.yaml, compose_remote.yaml
+# patches compose.yaml. Their suffix is not a variant of the base.
 OVERLAY_SUFFIXES = (".telemetry", ".monitoring", ".perf")
+OVERLAY_NAMES = OVERLAY_SUFFIXES + ("_remote",)
 _COMPOSE = re.compile(r"^(?:docker-)?compose(?P<rest>.*)\.ya?ml$")
 
 
@@ -86,3 +89,16 @@ def discover_env_files(path: Path, variant: str, stop: Path | None) -> list[Path
             break
         d = d.parent
     return found
+
+
+def overlay_base(path: Path) -> tuple[Path, str] | None:
+    """(base file, overlay tag) when path is an overlay of another compose file, else None."""
+    name = Path(path).name
+    for marker in OVERLAY_NAMES:
+        stem, ext = name.rsplit(".", 1)
+        if stem.endswith(marker):
+            base = Path(path).with_name(stem[: -len(marker)] + "." + ext)
+            if not base.is_file():
+                base = Path(path).with_name("compose." + ext)
+            return base, marker.strip("._")
+    return None
