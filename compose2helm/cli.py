@@ -156,6 +156,53 @@ def check(
         raise typer.Exit(EXIT_VERIFY)
 
 
+@app.command()
+def template(
+    release: str = typer.Argument(..., help="Release name."),
+    chart: Path = typer.Argument(..., help="Chart directory."),
+    set_values: List[str] = typer.Option([], "--set", help="key=value (repeatable), as helm --set."),
+    set_strings: List[str] = typer.Option([], "--set-string", help="key=value kept as a string (repeatable)."),
+    values: List[Path] = typer.Option([], "--values", "-f", help="Values file (repeatable)."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Write DIR/<chart>/templates/... files "
+                                              "instead of printing."),
+    namespace: str = typer.Option("default", "--namespace", "-n", help="Namespace of the release."),
+    create_namespace: bool = typer.Option(False, "--create-namespace", help="Accepted as helm template does "
+                                          "(it creates nothing when rendering)."),
+    skip_tests: bool = typer.Option(False, "--skip-tests", help="Leave out `helm test` hooks."),
+    helm_bin: Optional[str] = typer.Option(None, "--helm-bin", envvar="HELM_BIN",
+                                           help="Run a helm binary instead of the embedded engine."),
+) -> None:
+    """Render a chart like `helm template` (embedded Helm engine; no helm binary needed)."""
+    from .template import TemplateOptions, render, run_helm_binary, template_text, write_output_dir
+
+    opts = TemplateOptions(release, chart, list(values), list(set_values), list(set_strings), namespace,
+                           skip_tests, output_dir)
+    if helm_bin:
+        proc = run_helm_binary(helm_bin, opts, create_namespace)
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr)
+        raise typer.Exit(0 if proc.returncode == 0 else EXIT_INPUT)
+    docs = render(opts)
+    if output_dir is not None:
+        for path in write_output_dir(docs, output_dir):
+            typer.echo(f"wrote {path}")
+    else:
+        sys.stdout.write(template_text(docs))
+
+
+dependency_app = typer.Typer(help="Manage a chart's dependencies, as helm dependency does.", no_args_is_help=True)
+app.add_typer(dependency_app, name="dependency")
+
+
+@dependency_app.command("update")
+def dependency_update(chart: Path = typer.Argument(..., help="Chart directory.")) -> None:
+    """Build the chart's charts/ folder and Chart.lock from its dependencies."""
+    from .template import dependency_update as run
+
+    for name in run(chart):
+        typer.echo(f"saved charts/{name}")
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)   # click returns Exit codes instead of raising here
