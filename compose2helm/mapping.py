@@ -123,7 +123,10 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
         ctx = Context(s.name, project.variables, policy, index, comp_of, chart)
         values = _values(s, chosen[s.name], ports[s.name], ctx, megaservice=component[s.name] == "")
         findings.extend(ctx.findings)
-        instances.append(Instance(s.name, component[s.name], names[s.name], chosen[s.name], values))
+        accel = accelerator(s, policy, project.variables)
+        instances.append(Instance(s.name, component[s.name], names[s.name], chosen[s.name], values,
+                                  [(k, t) for k, t in ctx.addressed.items() if t != s.name],
+                                  accel.profile.name if accel else ""))
     return ExamplePlan(example, chart, platform, variant, sources, instances, findings, generic)
 
 

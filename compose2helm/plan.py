@@ -18,6 +18,8 @@ class Instance:
     name: str              # values key and object-name suffix (alias when a chart is used twice)
     rule: Rule
     values: dict[str, Any] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)   # (env key, compose service it addresses)
+    accelerator: str = ""  # accelerator profile name, when the service asks for one
 
     @property
     def is_megaservice(self) -> bool:

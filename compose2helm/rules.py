@@ -46,6 +46,7 @@ class Rule:
     values: tuple[NamedValue, ...] = ()
     probe: dict[str, Any] = field(default_factory=dict)   # used when compose declares no healthcheck
     keywords: tuple[str, ...] = ()
+    gmc: dict[str, str] = field(default_factory=dict)     # GMConnector step: {step, endpoint}
     generic: bool = False          # built from the service alone: no rule knew the image
 
     def matches(self, repository: str, service: str, variables: set[str]) -> bool:
@@ -77,6 +78,7 @@ class AcceleratorProfile:
     count_flags: tuple[str, ...] = ()
     not_carried_env: tuple[str, ...] = ()
     node_selector: dict[str, str] = field(default_factory=dict)
+    gmc_suffix: str = ""                 # GMConnector step names of its services end with this
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ def _rule(data: dict, file: str) -> Rule:
         values=values,
         probe=dict(data.get("probe") or {}),
         keywords=_tuple(data, "keywords"),
+        gmc={str(k): str(v) for k, v in (data.get("gmc") or {}).items()},
     )
 
 
@@ -189,6 +192,7 @@ def _policy(data: dict, file: str) -> Policy:
             count_flags=_tuple(a.get("count") or {}, "flags"),
             not_carried_env=_tuple(a, "not_carried_env"),
             node_selector=dict(a.get("nodeSelector") or {}),
+            gmc_suffix=str(a.get("gmcSuffix") or ""),
         )
         for a in data.get("accelerators") or ()
     )

@@ -98,7 +98,7 @@ def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
         return TOKEN_EXPR
     definition = _definition(v.name, ctx)
     if definition is None and v.name in p.endpoint_variables and not (v.op in (":-", "-") and v.arg):
-        address = _rule_address(v.name, ctx)
+        address = _rule_address(v.name, ctx, where)
         if address is not None:
             return address
     if definition is not None and depth < 8:
@@ -114,7 +114,7 @@ def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
     return ctx.name_value(v.name, default, where, secret=p.is_secret(v.name))
 
 
-def _rule_address(name: str, ctx: Context) -> str | None:
+def _rule_address(name: str, ctx: Context, where: str = "") -> str | None:
     """The address a policy says an undefined variable stands for, when the file has that component."""
     components, url = ctx.policy.endpoint_variables[name]
     for component in components:
@@ -124,6 +124,8 @@ def _rule_address(name: str, ctx: Context) -> str | None:
             address = f"{target.dns}:{target.ports[0]}" if target.ports else target.dns
             text = url.replace("{address}", address).replace("{example}", ctx.example)
             ctx.note(f"${{{name}}}", "changed", f"undefined {name} names {services[0]}: {text}", POLICY_ENDPOINT)
+            if where.startswith("environment."):
+                ctx.addressed.setdefault(where.split(".", 1)[1], services[0])
             return text
     return None
 
