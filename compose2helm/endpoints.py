@@ -67,17 +67,21 @@ class EndpointIndex:
         found = [t for t in self.targets.values() if port in t.published]
         return found[0] if len(found) == 1 else None
 
-    def mentions_service(self, text: str, listy: bool = False) -> bool:
+    def mentions_service(self, text: str, listy: bool = False, bare: bool = True) -> bool:
         if HOST in text:
             return True
-        return any(m.group("scheme") or m.group("port") or _whole(m, listy) for m in self._name_re.finditer(text))
+        return any(m.group("scheme") or m.group("port") or (bare and _whole(m, listy))
+                   for m in self._name_re.finditer(text))
 
     def rewrite(self, text: str, key: str, self_service: str, hints: dict[str, tuple[str, ...]],
-                components: dict[str, str], listy: bool = False) -> tuple[str, list[Rewrite], list[str]]:
+                components: dict[str, str], listy: bool = False,
+                bare: bool = True) -> tuple[str, list[Rewrite], list[str]]:
         """Returns (new text, rewrites done, problems). `components` maps service -> component.
 
         listy: the value is a comma-separated list of hosts (no_proxy), so a bare name counts
         as an address when it is a whole element.
+        bare: whether a bare name may be an address at all (not for command words, where
+        `etcd` is the program, not the service).
         """
         done: list[Rewrite] = []
         problems: list[str] = []
@@ -100,7 +104,7 @@ class EndpointIndex:
             return after
 
         def via_name(m: re.Match) -> str:
-            if not m.group("scheme") and not m.group("port") and not _whole(m, listy):
+            if not m.group("scheme") and not m.group("port") and not (bare and _whole(m, listy)):
                 return m.group(0)
             service = self.service_of(m.group("name"))
             t = self.targets[service]
@@ -143,6 +147,14 @@ class EndpointIndex:
             if component == "self":
                 return self.targets.get(self_service)
             services = [s for s, c in components.items() if c == component]
+            if len(services) > 1:
+                # e.g. an `extends` template beside the real service: prefer what is published.
+                services = [s for s in services if self.targets[s].published]
             if len(services) == 1:
                 return self.targets[services[0]]
         return None
+
+    def unpublished_host_port(self, text: str) -> bool:
+        """Whether text reaches the docker host at a port no service publishes."""
+        return any(m.group("port") and self.publisher(int(m.group("port"))) is None
+                   for m in self._host_re.finditer(text))

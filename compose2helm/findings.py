@@ -20,6 +20,7 @@ class Finding:
 # Documented policies (README "Conversion policies"); a finding names one of these or a rule file.
 POLICY_NO_MEANING = "policy:no-kubernetes-meaning"
 POLICY_ENDPOINT = "policy:endpoint-rewrite"
+POLICY_EXTERNAL = "policy:external-address"
 POLICY_ACCELERATOR = "policy:accelerator-device-plugin"
 POLICY_IPC = "policy:ipc-host-not-carried"
 POLICY_SECRET = "policy:secret-by-name"

@@ -88,8 +88,11 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
             rule = None       # a second megaservice gets a chart of its own
         if rule is None:
             name = _generic_name(s.image)
-            if rules.by_component(name) is not None:
-                name = f"{name}-generic"
+            if rules.by_component(name) is not None or name == chart:
+                # the image names a known chart (e.g. a second megaservice): name it by service
+                name = dns_label(s.name)
+                if rules.by_component(name) is not None or name == chart:
+                    name = f"{name}-service"
             rule = generic_rule(s, name)
             generic.append(s.name)
             findings.append(Finding(s.name, "image", "changed",
@@ -254,6 +257,8 @@ def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice:
         security["readOnlyRootFilesystem"] = True
     if s.user:
         uid, _, gid = s.user.partition(":")
+        uid = "0" if uid == "root" else uid     # the one user name every image has
+        gid = "0" if gid == "root" else gid
         if uid.isdigit():
             security["runAsUser"] = int(uid)
             security["runAsNonRoot"] = uid != "0"

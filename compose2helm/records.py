@@ -35,6 +35,7 @@ class Applied:
 class ComposeRecord:
     values: dict[str, Any]
     applied: list[Applied] = field(default_factory=list)
+    secret_fields: set[str] = field(default_factory=set)   # must come from a Secret
 
 
 # --- compose side ---------------------------------------------------------------------------
@@ -50,20 +51,34 @@ class _Resolver:
         self.applied: list[tuple[str, str]] = []   # (what, rule) for the value being resolved
         self.addressed: dict[str, str] = {}          # env key -> the one service it names
 
-    def text(self, t: Template, key: str) -> str:
+    def text(self, t: Template, key: str, bare: bool = True) -> str:
         self.applied = []
         out = self._parts(t, 0)
         listy = self.policy.is_proxy(key.lower())
-        if HOST in out or self.index.mentions_service(out, listy) or "localhost:" in out:
+        if HOST in out or self.index.mentions_service(out, listy, bare) or "localhost:" in out:
             new, rewrites, _ = self.index.rewrite(out, key, self.service.name, self.policy.endpoint_hints,
-                                                  self.components, listy)
+                                                  self.components, listy, bare)
             if rewrites:
                 self.applied.append(("address of " + ", ".join(sorted({r.target for r in rewrites})),
                                      "policy:endpoint-rewrite"))
                 if len({r.target for r in rewrites}) == 1:
                     self.addressed[key] = rewrites[0].target
             out = new
+        if HOST in out:
+            self.applied.append(("address outside the file: host set at install time", "policy:external-address"))
+            out = out.replace(HOST, "")
         return out
+
+    def _policy_address(self, name: str) -> str | None:
+        components, url = self.policy.endpoint_variables[name]
+        for component in components:
+            services = [s for s, c in self.components.items() if c == component]
+            if len(services) == 1:
+                t = self.index.targets[services[0]]
+                address = f"{t.dns}:{t.ports[0]}" if t.ports else t.dns
+                self.applied.append((f"{name} names {services[0]}", "policy:endpoint-rewrite"))
+                return url.replace("{address}", address).replace("{host}", t.dns).replace("{example}", self.example)
+        return None
 
     def _parts(self, t: Template, depth: int) -> str:
         out = []
@@ -79,9 +94,16 @@ class _Resolver:
     def _var(self, v: Var, depth: int) -> str:
         if self.policy.is_host_variable(v.name):
             return HOST
+        if self.policy.is_secret(v.name):
+            self.applied.append((f"{v.name} is set at install time", "policy:secret-by-name"))
+            return ""
         definition = interpolate.lookup(v.name, self.project.variables)
         if definition is not None and depth < 8:
             text = self._parts(definition, depth + 1)
+            if v.name in self.policy.endpoint_variables and self.index.unpublished_host_port(text):
+                address = self._policy_address(v.name)
+                if address is not None:
+                    return address
             if v.op == ":-" and text == "" and v.arg is not None:
                 return self._parts(v.arg, depth + 1)
             if v.op in (":+", "+"):
@@ -92,14 +114,9 @@ class _Resolver:
         if v.op in (":+", "+"):
             return ""
         if v.name in self.policy.endpoint_variables:
-            components, url = self.policy.endpoint_variables[v.name]
-            for component in components:
-                services = [s for s, c in self.components.items() if c == component]
-                if len(services) == 1:
-                    t = self.index.targets[services[0]]
-                    address = f"{t.dns}:{t.ports[0]}" if t.ports else t.dns
-                    self.applied.append((f"undefined {v.name} names {services[0]}", "policy:endpoint-rewrite"))
-                    return url.replace("{address}", address).replace("{example}", self.example)
+            address = self._policy_address(v.name)
+            if address is not None:
+                return address
         named = next((n for n in self.rule.values if n.key == v.name and n.default), None)
         if named is not None:
             self.applied.append((f"unset {v.name}: the component's default", self.rule.file))
@@ -116,22 +133,25 @@ def compose_record(service: Service, project: ComposeProject, policy: Policy, ru
     rec = ComposeRecord({})
     v = rec.values
 
-    def resolved(t: Template, fld: str) -> str:
-        text = r.text(t, fld.split(".", 1)[-1])
+    def resolved(t: Template, fld: str, bare: bool = True) -> str:
+        text = r.text(t, fld.split(".", 1)[-1], bare)
         for _what, rule_name in r.applied:
             rec.applied.append(Applied(fld, t.source(), text, rule_name))
         return text
 
     repo, tag, digest = split_image(service.image or "")
     v["image"] = f"{repo}@{digest}" if digest else f"{repo}:{tag or 'latest'}"
-    v["command"] = [resolved(t, "command") for t in service.entrypoint] if service.entrypoint else []
-    v["args"] = [resolved(t, "args") for t in service.command] if service.command else []
+    v["command"] = [resolved(t, "command", False) for t in service.entrypoint] if service.entrypoint else []
+    v["args"] = [resolved(t, "args", False) for t in service.command] if service.command else []
     for key, t in service.environment.items():
         if r.accel and key in r.accel.profile.not_carried_env:
             rec.applied.append(Applied(f"env.{key}", t.source() if t else None, None,
                                        "policy:accelerator-device-plugin"))
             continue
-        v[f"env.{key}"] = resolved(t if t is not None else Template((Var(key),)), f"env.{key}")
+        t = t if t is not None else Template((Var(key),))
+        v[f"env.{key}"] = resolved(t, f"env.{key}")
+        if policy.is_secret(key) or any(policy.is_secret(x.name) for x in t.variables()):
+            rec.secret_fields.add(f"env.{key}")
     _port_companions(v, r, rec)
     ports = []
     for p in [p.target for p in service.ports] + list(service.expose):

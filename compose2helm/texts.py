@@ -12,11 +12,12 @@ from typing import Callable
 
 from . import interpolate
 from .endpoints import HOST, EndpointIndex, Rewrite
-from .findings import (POLICY_ENDPOINT, POLICY_PROXY, POLICY_SECRET, POLICY_VALUE, Finding)
+from .findings import (POLICY_ENDPOINT, POLICY_EXTERNAL, POLICY_PROXY, POLICY_SECRET, POLICY_VALUE, Finding)
 from .model import Template, Var
 from .rules import Policy
 
 TOKEN_EXPR = "{{ .Values.global.HF_TOKEN | default .Values.global.HUGGINGFACEHUB_API_TOKEN }}"
+EXTERNAL_HOST = "EXTERNAL_HOST"
 
 
 def escape(text: str) -> str:
@@ -103,6 +104,12 @@ def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
             return address
     if definition is not None and depth < 8:
         resolved_text = _flatten(definition, ctx, where, depth + 1)
+        if (v.name in p.endpoint_variables and ctx.index.unpublished_host_port(resolved_text)):
+            # The env file was written for another compose file (its port is published by
+            # nothing here): the policy's address for the variable is the better guess.
+            address = _rule_address(v.name, ctx, where)
+            if address is not None:
+                return address
         if ctx.index.mentions_service(resolved_text):
             return resolved_text     # an address: rewritten where the value is used
     if v.op in (":-", "-") and v.arg is not None and definition is None:
@@ -122,7 +129,7 @@ def _rule_address(name: str, ctx: Context, where: str = "") -> str | None:
         if len(services) == 1:
             target = ctx.index.targets[services[0]]
             address = f"{target.dns}:{target.ports[0]}" if target.ports else target.dns
-            text = url.replace("{address}", address).replace("{example}", ctx.example)
+            text = url.replace("{address}", address).replace("{host}", target.dns).replace("{example}", ctx.example)
             ctx.note(f"${{{name}}}", "changed", f"undefined {name} names {services[0]}: {text}", POLICY_ENDPOINT)
             if where.startswith("environment."):
                 ctx.addressed.setdefault(where.split(".", 1)[1], services[0])
@@ -134,10 +141,11 @@ def convert(t: Template, ctx: Context, key: str, where: str) -> str:
     """A compose string as chart text: variables to values, addresses to Service DNS."""
     text = _flatten(t, ctx, where)
     listy = ctx.policy.is_proxy(key.lower())
-    if not ctx.index.mentions_service(text, listy) and "localhost" not in text and "127.0.0.1" not in text:
+    bare = key not in ("command", "entrypoint")
+    if not ctx.index.mentions_service(text, listy, bare) and "localhost" not in text and "127.0.0.1" not in text:
         return text
     new, rewrites, problems = ctx.index.rewrite(text, key, ctx.service, ctx.policy.endpoint_hints,
-                                                ctx.components, listy)
+                                                ctx.components, listy, bare)
     for r in rewrites:
         ctx.note(where, "changed", f"{r.before} -> {r.after} (address of {r.target})", POLICY_ENDPOINT)
     if len({r.target for r in rewrites}) == 1:
@@ -145,8 +153,11 @@ def convert(t: Template, ctx: Context, key: str, where: str) -> str:
     for problem in problems:
         ctx.note(where, "unresolved", problem, POLICY_ENDPOINT)
     if HOST in new:
-        # An address no rule resolves: keep it a value the user sets rather than a host IP.
-        new = new.replace(HOST, ctx.name_value("host_ip", "", where))
+        # An address outside the file (no service publishes it): the host becomes the value
+        # EXTERNAL_HOST, to set at install time, rather than a baked-in IP.
+        new = new.replace(HOST, ctx.name_value(EXTERNAL_HOST, "", where))
+        ctx.note(where, "changed", f"address outside the compose file: host from value {EXTERNAL_HOST}",
+                 POLICY_EXTERNAL)
     return new
 
 
@@ -196,6 +207,11 @@ def env_entry(key: str, t: Template | None, ctx: Context,
     if p.is_proxy(key) and single is not None and p.is_proxy(single.name):
         ctx.note(where, "changed", f"from global.{single.name}", POLICY_PROXY)
         return "env", "{{ .Values.global." + single.name + " }}"
+    secret_vars = sorted({v.name for v in t.variables() if p.is_secret(v.name)})
+    if secret_vars:
+        ctx.note(where, "changed", f"holds {', '.join(secret_vars)}: the whole value goes to the Secret",
+                 POLICY_SECRET)
+        return "secretEnv", convert(t, ctx, key, where)
     named = named_for_env(key)
     if named is not None and not is_address(t, ctx):
         if single is not None and single.name == named:

@@ -146,7 +146,7 @@ def _compare(report: ServiceReport, crec, krec: dict[str, Any], findings, policy
         applied.setdefault(a.field, a)
     for fld in sorted(set(c_values) | set(krec)):
         c, k = c_values.get(fld), krec.get(fld)
-        if fld.startswith("env.") and policy.is_secret(fld[4:]) and sources.get(fld[4:]) in ("ConfigMap", "env"):
+        if fld in crec.secret_fields and sources.get(fld[4:]) in ("ConfigMap", "env"):
             # Wherever its value came from, a secret must not sit in plain configuration.
             report.unexplained.append(Difference(fld, c, f"{k!r} in a {sources[fld[4:]]}", ""))
             continue
