@@ -30,6 +30,10 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     """compose2helm."""
 
 
+def _chart_version(version: Optional[str]) -> dict:
+    return {"chart_version": version} if version else {}
+
+
 def _fail(message: str, code: int) -> None:
     typer.echo(f"compose2helm: error: {message}", err=True)
     raise typer.Exit(code)
@@ -50,6 +54,8 @@ def convert(
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verifying the rendered manifests."),
     kube_version: Optional[str] = typer.Option(None, "--kube-version", help="Kubernetes version to validate "
                                                "against (default: the newest known)."),
+    chart_version: str = typer.Option(None, "--chart-version", help="Version of the generated charts "
+                                      "(default: the tool's; GenAIInfra's main uses 0-latest, not SemVer)."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only."),
 ) -> None:
@@ -61,7 +67,7 @@ def convert(
 
     result = run(list(files) + list(extra), out, env_files=list(env_file) or None, example=example,
                  platform=platform, variant=variant, release=release, mappings=list(mappings),
-                 verify=not no_verify, kube_version=kube_version)
+                 verify=not no_verify, kube_version=kube_version, **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(convert_json(result), indent=2))
     elif not quiet:
@@ -114,6 +120,7 @@ def migrate(
     mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
     kube_version: Optional[str] = typer.Option(None, "--kube-version", help="Kubernetes version to validate "
                                                "against (default: the newest known)."),
+    chart_version: str = typer.Option(None, "--chart-version", help="Version of the generated charts."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the summary only."),
 ) -> None:
@@ -124,7 +131,8 @@ def migrate(
     from .report import migrate_progress, print_migrate
 
     with migrate_progress(enabled=output_format == "text" and not quiet) as progress:
-        report = run(root, out, jobs=jobs, progress=progress, mappings=list(mappings), kube_version=kube_version)
+        report = run(root, out, jobs=jobs, progress=progress, mappings=list(mappings), kube_version=kube_version,
+                     **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -139,6 +147,7 @@ def check(
     out: Path = typer.Option(Path("."), "--out", "-o", help="Where the committed helm-charts/ and manifests/ are."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Examples converted in parallel."),
     mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
+    chart_version: str = typer.Option(None, "--chart-version", help="Version the charts were generated with."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
     """Fail when committed charts and manifests are not what the compose files give today."""
@@ -147,7 +156,7 @@ def check(
     from .drift import check as run
     from .report import print_check
 
-    report = run(root, out, jobs=jobs, mappings=list(mappings))
+    report = run(root, out, jobs=jobs, mappings=list(mappings), **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:

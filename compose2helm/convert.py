@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .charts import Dependency, common_chart, dependencies_of, overlay, umbrella_chart
+from .charts import CHART_VERSION, Dependency, common_chart, dependencies_of, overlay, umbrella_chart
 from .errors import InputError
 from .layout import Placement, discover_env_files, place
 from .loader import load_project
@@ -80,7 +80,8 @@ def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: 
 def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] | None = None,
             example: str | None = None, platform: str | None = None, variant: str | None = None,
             release: str | None = None, mappings: list[Path] = (), rules: RuleSet | None = None,
-            lint: bool = True, verify: bool = True, kube_version: str | None = None) -> ConvertResult:
+            lint: bool = True, verify: bool = True, kube_version: str | None = None,
+            chart_version: str = CHART_VERSION) -> ConvertResult:
     prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
                        release=release, mappings=mappings, rules=rules)
     placement, project, plan, rules, release = (prepared.placement, prepared.project, prepared.plan,
@@ -97,13 +98,14 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
 
     with Staging(out) as stage:
         for inst in plan.components():
-            for rel, text in common_chart(inst.rule).items():
+            for rel, text in common_chart(inst.rule, chart_version).items():
                 stage.write(f"helm-charts/common/{inst.component}/{rel}", text)
         mega = plan.megaservice()
         # Another platform's overlay may have the megaservice this one lacks: keep its templates.
         mega_rule = mega.rule if mega else (rules.by_component("megaservice")
                                              if (out / umbrella_rel / "templates/deployment.yaml").is_file() else None)
-        for rel, text in umbrella_chart(plan, sorted(deps, key=lambda d: d.key), mega_rule, overlays).items():
+        for rel, text in umbrella_chart(plan, sorted(deps, key=lambda d: d.key), mega_rule, overlays,
+                                        chart_version).items():
             stage.write(f"{umbrella_rel}/{rel}", text)
         overlay_text = overlay(plan, mega_rule is not None)
         stage.write(f"{umbrella_rel}/{overlay_file}", overlay_text)
