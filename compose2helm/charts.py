@@ -77,7 +77,9 @@ def _values_context(rule: Rule, name: str) -> dict[str, Any]:
         "rule_file": rule.file,
         "image": {"repository": rule.image.get("repository", ""), "tag": str(rule.image.get("tag", ""))},
         "named": list(rule.values),
-        "args": [],
+        "args": list(rule.default_args),
+        "env": dict(rule.default_env),
+        "model_path": rule.model_path,
         "ports": ports,
         "readiness": probes[0] if probes else None,
         "startup": probes[1] if probes else None,
@@ -86,7 +88,8 @@ def _values_context(rule: Rule, name: str) -> dict[str, Any]:
 
 def _workload_vals(ctx: dict[str, Any]) -> list[Val]:
     return workload_values(image=ctx["image"], named=ctx["named"], args=ctx["args"], ports=ctx["ports"],
-                           readiness=ctx["readiness"], startup=ctx["startup"])
+                           readiness=ctx["readiness"], startup=ctx["startup"], env=ctx["env"],
+                           model_path=ctx["model_path"])
 
 
 def _keywords(*words: str) -> list[str]:
@@ -118,7 +121,8 @@ def common_chart(rule: Rule, chart_version: str = CHART_VERSION) -> dict[str, st
                              check_path=_check_path(ctx), table=table(vals)),
         ".helmignore": _render("helmignore.j2"),
     }
-    fullname = '{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}'
+    fullname = ('{{- if .Values.fullnameOverride }}{{ .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}'
+                '{{- else }}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}{{- end }}')
     files.update(_workload_templates(name, fullname, "<release>-<chart or alias>"))
     files["templates/NOTES.txt"] = _render("NOTES.txt.j2", name=name)
     return files

@@ -174,7 +174,8 @@ def global_val() -> Val:
 
 
 def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
-                    ports: list[dict[str, Any]], readiness: dict | None, startup: dict | None) -> list[Val]:
+                    ports: list[dict[str, Any]], readiness: dict | None, startup: dict | None,
+                    env: dict[str, str] | None = None, model_path: str = "") -> list[Val]:
     """The values of one workload (a common chart, or the umbrella's megaservice)."""
     vals = [
         Val("replicaCount", 1, "Number of pods.", {"type": "integer", "minimum": 0}),
@@ -198,19 +199,25 @@ def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
         Val("command", [], "Container command (replaces the image's entrypoint). Items pass through tpl: "
                            "\"{{ .Values.KEY }}\" inserts a value of this chart.", STRING_LIST),
         Val("args", list(args), "Container arguments; items pass through tpl, like command.", STRING_LIST),
-        Val("env", {}, "Container environment, rendered into the <fullname>-config ConfigMap. Values are strings "
+        Val("env", dict(env or {}), "Container environment, rendered into the <fullname>-config ConfigMap. Values are strings "
                        "and pass through tpl, e.g. \"http://{{ .Release.Name }}-tei:80\" for another component "
                        "of the release.", STRING_MAP),
         Val("secretEnv", {}, "Environment that holds secrets, rendered into the <fullname>-secret Secret "
                              "(strings, through tpl).", STRING_MAP),
         Val("existingSecret", "", "Name of an existing Secret to use instead of secretEnv (same keys).", STRING),
+        Val("extraEnvConfig", "", "Name of a ConfigMap whose keys are added to the environment last (optional: "
+                                  "it may not exist), as GMC's extra-env-config.", STRING),
+        Val("fullnameOverride", "", "Object name instead of <release>-<chart>. Other components address this "
+                                    "one by the default name, so set their env too.", STRING),
         Val("service", doc="The Service in front of the pods, named <fullname>.", children=(
             Val("type", "ClusterIP", "Service type: ClusterIP, NodePort or LoadBalancer.",
                 {"type": "string", "enum": SERVICE_TYPES}),
             Val("ports", [dict(p) for p in ports], ports_doc, {"type": "array", "items": PORT_ITEM}),
         )),
-        Val("modelCachePath", "", "Mount point of the model cache (global.modelUsePVC, global.modelUseHostPath, "
-                                  "else an emptyDir); empty for none.", STRING),
+        Val("modelCachePath", model_path, "Mount point of the model cache (volume, global.modelUsePVC, "
+                                          "global.modelUseHostPath, else an emptyDir); empty for none.", STRING),
+        Val("volume", "", "Host directory with the models for this chart only (hostPath at modelCachePath); "
+                          "wins over the global settings.", STRING),
         Val("shmSize", "", "Size of /dev/shm (a memory-backed emptyDir), e.g. 1Gi; empty for the runtime's "
                            "default.", STRING),
         Val("extraVolumes", [], "Scratch volumes (emptyDir): [{name, mountPath, medium, readOnly}].",

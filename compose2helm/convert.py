@@ -32,10 +32,13 @@ class ConvertResult:
     lint: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     verification: Any = None                             # verify.VerifyReport, unless skipped
+    gmc: list[str] = field(default_factory=list)         # GMC files written (GMConnector first)
+    gmc_problems: list[str] = field(default_factory=list)  # GMConnector against the CRD's schema
 
     @property
     def ok(self) -> bool:
-        return not self.lint_errors and (self.verification is None or self.verification.ok)
+        return (not self.lint_errors and not self.gmc_problems
+                and (self.verification is None or self.verification.ok))
 
     @property
     def lint_errors(self) -> list[str]:
@@ -81,7 +84,8 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
             example: str | None = None, platform: str | None = None, variant: str | None = None,
             release: str | None = None, mappings: list[Path] = (), rules: RuleSet | None = None,
             lint: bool = True, verify: bool = True, kube_version: str | None = None,
-            chart_version: str = CHART_VERSION) -> ConvertResult:
+            chart_version: str = CHART_VERSION, gmc: bool = False,
+            gmc_crd: Path | None = None) -> ConvertResult:
     prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
                        release=release, mappings=mappings, rules=rules)
     placement, project, plan, rules, release = (prepared.placement, prepared.project, prepared.plan,
@@ -124,6 +128,8 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
         values = yaml.safe_load(overlay_text) or {}
         docs = render_chart(stage.path(umbrella_rel), values, release, stage.path("helm-charts"))
         stage.write(manifest_rel, manifest_text(docs))
+        gmc_files = _write_gmc(plan, rules, stage, release) if gmc else []
+        gmc_problems = _check_gmc(stage, gmc_files[0], gmc_crd) if gmc and gmc_crd else []
         verification = None
         if verify:
             from .render import is_test_hook
@@ -139,7 +145,28 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
                 del stage.files[rel]
         changed = stage.commit()
     return ConvertResult(plan, placement, release, list(env_files), changed, manifest_rel, lint_report,
-                         list(project.warnings), verification)
+                         list(project.warnings), verification, gmc_files, gmc_problems)
+
+
+def _write_gmc(plan: ExamplePlan, rules: RuleSet, stage: Staging, release: str) -> list[str]:
+    """manifests/<Example>/<overlay>/gmc/: the GMConnector, then one manifest per component."""
+    from . import gmc
+    from .yamlout import dump
+    base = f"manifests/{plan.example}/{plan.overlay_name}/gmc"
+    written = [f"{base}/{plan.chart}_{plan.overlay_name}.yaml"]
+    stage.write(written[0], dump(gmc.connector(plan, rules.policy)))
+    for inst in plan.components():
+        docs = render_chart(stage.path(f"helm-charts/common/{inst.component}"), gmc.component_values(inst),
+                            gmc.service_name(inst), stage.path("helm-charts"))
+        rel = f"{base}/{gmc.service_name(inst)}.yaml"
+        stage.write(rel, manifest_text(docs))
+        written.append(rel)
+    return written
+
+
+def _check_gmc(stage: Staging, rel: str, crd: Path) -> list[str]:
+    from . import gmc
+    return gmc.validate(yaml.safe_load(stage.files[rel]), gmc.crd_schema(crd))
 
 
 def _copy_tree(src: Path, stage: Staging, rel: str) -> None:

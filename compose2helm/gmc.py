@@ -8,6 +8,8 @@ steps (the component calls them itself). Step names and API endpoints are rule d
 """
 from __future__ import annotations
 
+import fnmatch
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,9 @@ def _camel(name: str) -> str:
 
 
 def step_name(inst: Instance, policy: Policy) -> str:
-    base = inst.rule.gmc.get("step") or _camel(inst.component or inst.rule.component)
+    repository = str((inst.values.get("image") or {}).get("repository", ""))
+    base = next((step for pattern, step in inst.rule.gmc_images.items() if fnmatch.fnmatchcase(repository, pattern)),
+                inst.rule.gmc.get("step") or _camel(inst.component or inst.rule.component))
     profile = next((a for a in policy.accelerators if a.name == inst.accelerator), None)
     return base + (profile.gmc_suffix if profile else "")
 
@@ -113,3 +117,27 @@ def validate(resource: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     validator = jsonschema.Draft7Validator(schema)
     return sorted(f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
                   for e in validator.iter_errors(resource))
+
+
+EXTRA_ENV_CONFIG = "extra-env-config"
+_RELEASE_DNS = re.compile(r"\{\{ \.Release\.Name \}\}-([a-z0-9][a-z0-9-]*)")
+
+
+def _gmc_addresses(value: Any) -> Any:
+    """GMC runs each component as a release of its own name: <release>-tei becomes tei."""
+    if isinstance(value, str):
+        return _RELEASE_DNS.sub(r"\1", value)
+    if isinstance(value, list):
+        return [_gmc_addresses(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _gmc_addresses(v) for k, v in value.items()}
+    return value
+
+
+def component_values(inst: Instance) -> dict[str, Any]:
+    """Values of a component rendered GMC-style: release and objects named after it, GMC's
+    extra-env-config ConfigMap (optional) last in its environment."""
+    values = {k: _gmc_addresses(v) for k, v in inst.values.items() if k != "enabled"}
+    values["fullnameOverride"] = service_name(inst)
+    values["extraEnvConfig"] = EXTRA_ENV_CONFIG
+    return values

@@ -282,6 +282,7 @@ def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice:
             v["readinessProbe"], v["startupProbe"] = probes
             note("healthcheck", "added", "no healthcheck in compose: the component's probes", rule.file)
 
+    _override_chart_defaults(v, rule)
     _other_keys(s, ctx)
     # Named values: empty compose defaults fall back to the rule's documented default.
     named = {}
@@ -325,6 +326,17 @@ def _port_companions(env: dict[str, str], ctx: Context) -> None:
                 env[key] = new
             ctx.note(f"environment.{key}", "changed",
                      f"published port {port} of {service} -> its Service port {new}", POLICY_ENDPOINT)
+
+
+def _override_chart_defaults(v: dict[str, Any], rule: Rule) -> None:
+    """The chart's standalone defaults must not leak into what compose says: override them."""
+    if rule.default_args and "args" not in v:
+        v["args"] = []
+    if rule.model_path and "modelCachePath" not in v:
+        v["modelCachePath"] = ""
+    extra = [k for k in rule.default_env if k not in v.get("env", {})]
+    if extra:
+        v.setdefault("env", {}).update({k: None for k in extra})   # null deletes a chart default
 
 
 def _named_env(rule: Rule, key: str) -> str | None:

@@ -27,6 +27,8 @@ def convert_json(result: ConvertResult) -> dict[str, Any]:
         "changed": result.changed,
         "warnings": result.warnings,
         "verification": result.verification.as_dict() if result.verification is not None else None,
+        "gmc": result.gmc,
+        "gmc_problems": result.gmc_problems,
     }
 
 
@@ -59,6 +61,10 @@ def print_convert(result: ConvertResult) -> None:
             if m["severity"] in ("warning", "error"):
                 console.print(f"[red]lint {m['severity']}[/] {chart}: {m['path']}: {m['message']}")
     console.print(f"{len(result.changed)} file(s) written; manifests: {result.manifest}")
+    if result.gmc:
+        console.print(f"GMC: {result.gmc[0]} and {len(result.gmc) - 1} component manifest(s)")
+    for problem in result.gmc_problems:
+        console.print(f"[red]GMConnector schema error[/] {problem}")
     if result.verification is not None:
         print_verify(result.verification, all_rows=False, console=console)
 

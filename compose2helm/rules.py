@@ -47,6 +47,12 @@ class Rule:
     probe: dict[str, Any] = field(default_factory=dict)   # used when compose declares no healthcheck
     keywords: tuple[str, ...] = ()
     gmc: dict[str, str] = field(default_factory=dict)     # GMConnector step: {step, endpoint}
+    gmc_images: dict[str, str] = field(default_factory=dict)   # image pattern -> step name, when it differs
+    # What the chart does installed on its own (overlays always say what compose says):
+    default_args: tuple[str, ...] = ()
+    default_env: dict[str, str] = field(default_factory=dict)
+    model_path: str = ""           # default mount point of the model cache
+    nests: tuple[str, ...] = ()    # nested (RFC) layout: engines this chart carries as dependencies
     generic: bool = False          # built from the service alone: no rule knew the image
 
     def matches(self, repository: str, service: str, variables: set[str]) -> bool:
@@ -174,7 +180,12 @@ def _rule(data: dict, file: str) -> Rule:
         values=values,
         probe=dict(data.get("probe") or {}),
         keywords=_tuple(data, "keywords"),
-        gmc={str(k): str(v) for k, v in (data.get("gmc") or {}).items()},
+        gmc={str(k): str(v) for k, v in (data.get("gmc") or {}).items() if k != "images"},
+        gmc_images={str(k): str(v) for k, v in ((data.get("gmc") or {}).get("images") or {}).items()},
+        default_args=tuple(str(a) for a in (data.get("defaults") or {}).get("args") or ()),
+        default_env={str(k): str(v) for k, v in ((data.get("defaults") or {}).get("env") or {}).items()},
+        model_path=str((data.get("defaults") or {}).get("modelCachePath") or ""),
+        nests=_tuple(data, "nests"),
     )
 
 

@@ -16,7 +16,10 @@ from .findings import (POLICY_ENDPOINT, POLICY_EXTERNAL, POLICY_PROXY, POLICY_SE
 from .model import Template, Var
 from .rules import Policy
 
-TOKEN_EXPR = "{{ .Values.global.HF_TOKEN | default .Values.global.HUGGINGFACEHUB_API_TOKEN }}"
+# The token: the chart's own HF_TOKEN / HUGGINGFACEHUB_API_TOKEN value (the RFC sets
+# llm-uservice.HUGGINGFACEHUB_API_TOKEN), else the global ones.
+TOKEN_EXPR = ("{{ .Values.HF_TOKEN | default .Values.HUGGINGFACEHUB_API_TOKEN | default .Values.global.HF_TOKEN"
+              " | default .Values.global.HUGGINGFACEHUB_API_TOKEN }}")
 EXTERNAL_HOST = "EXTERNAL_HOST"
 
 

@@ -12,7 +12,7 @@ Object names. Other charts reach this one at <release>-<chart or alias>, so the 
 does not depend on anything but the release and the chart (or alias) name.
 */}}
 {{- define "tgi.fullname" -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- if .Values.fullnameOverride }}{{ .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}{{- else }}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}{{- end }}
 {{- end }}
 
 {{- define "tgi.chart" -}}
@@ -26,6 +26,14 @@ helm.sh/chart: {{ include "tgi.chart" . }}
 app.kubernetes.io/version: {{ . | trunc 63 | trimSuffix "-" | quote }}
 {{- end }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels of the `helm test` pod: not the selector labels, so the Service never sends it traffic. */}}
+{{- define "tgi.testLabels" -}}
+helm.sh/chart: {{ include "tgi.chart" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: helm-test
 {{- end }}
 
 {{- define "tgi.selectorLabels" -}}
@@ -45,4 +53,32 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The Secret holding secretEnv, or the one named by existingSecret. */}}
 {{- define "tgi.secretName" -}}
 {{- .Values.existingSecret | default (printf "%s-secret" (include "tgi.fullname" .)) }}
+{{- end }}
+
+{{/*
+What `helm test` and NOTES.txt check, as YAML {port, path, scheme}: the Service port and path
+of the first httpGet probe (readiness, liveness, startup) that targets a port of the Service;
+else the first Service port with no path (a TCP connection: exec and tcpSocket probes, or
+none). Empty when there is no Service.
+*/}}
+{{- define "tgi.healthCheck" -}}
+{{- $ports := .Values.service.ports | default list }}
+{{- if $ports }}
+{{- $check := dict "port" (index $ports 0).port "path" "" "scheme" "http" }}
+{{- $found := false }}
+{{- range (list .Values.readinessProbe .Values.livenessProbe .Values.startupProbe) }}
+{{- $get := (. | default dict).httpGet }}
+{{- if and $get (not $found) }}
+{{- range $ports }}
+{{- if and (not $found) (or (eq (toString .name) (toString $get.port)) (eq (toString (.targetPort | default .port)) (toString $get.port))) }}
+{{- $_ := set $check "port" .port }}
+{{- $_ := set $check "path" ($get.path | default "/") }}
+{{- $_ := set $check "scheme" ($get.scheme | default "HTTP" | lower) }}
+{{- $found = true }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toYaml $check }}
+{{- end }}
 {{- end }}
