@@ -79,6 +79,7 @@ def _values_context(rule: Rule, name: str) -> dict[str, Any]:
         "named": list(rule.values),
         "args": list(rule.default_args),
         "env": dict(rule.default_env),
+        "secret_env": dict(rule.default_secret_env),
         "model_path": rule.model_path,
         "ports": ports,
         "readiness": probes[0] if probes else None,
@@ -89,7 +90,7 @@ def _values_context(rule: Rule, name: str) -> dict[str, Any]:
 def _workload_vals(ctx: dict[str, Any]) -> list[Val]:
     return workload_values(image=ctx["image"], named=ctx["named"], args=ctx["args"], ports=ctx["ports"],
                            readiness=ctx["readiness"], startup=ctx["startup"], env=ctx["env"],
-                           model_path=ctx["model_path"])
+                           secret_env=ctx["secret_env"], model_path=ctx["model_path"])
 
 
 def _keywords(*words: str) -> list[str]:

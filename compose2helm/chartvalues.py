@@ -175,7 +175,8 @@ def global_val() -> Val:
 
 def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
                     ports: list[dict[str, Any]], readiness: dict | None, startup: dict | None,
-                    env: dict[str, str] | None = None, model_path: str = "") -> list[Val]:
+                    env: dict[str, str] | None = None, secret_env: dict[str, str] | None = None,
+                    model_path: str = "") -> list[Val]:
     """The values of one workload (a common chart, or the umbrella's megaservice)."""
     vals = [
         Val("replicaCount", 1, "Number of pods.", {"type": "integer", "minimum": 0}),
@@ -202,7 +203,7 @@ def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
         Val("env", dict(env or {}), "Container environment, rendered into the <fullname>-config ConfigMap. Values are strings "
                        "and pass through tpl, e.g. \"http://{{ .Release.Name }}-tei:80\" for another component "
                        "of the release.", STRING_MAP),
-        Val("secretEnv", {}, "Environment that holds secrets, rendered into the <fullname>-secret Secret "
+        Val("secretEnv", dict(secret_env or {}), "Environment that holds secrets, rendered into the <fullname>-secret Secret "
                              "(strings, through tpl).", STRING_MAP),
         Val("existingSecret", "", "Name of an existing Secret to use instead of secretEnv (same keys).", STRING),
         Val("extraEnvConfig", "", "Name of a ConfigMap whose keys are added to the environment last (optional: "

@@ -124,9 +124,9 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
         if lint:
             charts = sorted({f"helm-charts/common/{i.component}" for i in plan.components()}) + [umbrella_rel]
             for rel in charts:
-                lint_report[rel] = lint_chart(stage.path(rel), stage.path("helm-charts"))
+                lint_report[rel] = lint_chart(stage.path(rel))
         values = yaml.safe_load(overlay_text) or {}
-        docs = render_chart(stage.path(umbrella_rel), values, release, stage.path("helm-charts"))
+        docs = render_chart(stage.path(umbrella_rel), values, release)
         stage.write(manifest_rel, manifest_text(docs))
         gmc_files = _write_gmc(plan, rules, stage, release) if gmc else []
         gmc_problems = _check_gmc(stage, gmc_files[0], gmc_crd) if gmc and gmc_crd else []
@@ -157,7 +157,7 @@ def _write_gmc(plan: ExamplePlan, rules: RuleSet, stage: Staging, release: str) 
     stage.write(written[0], dump(gmc.connector(plan, rules.policy)))
     for inst in plan.components():
         docs = render_chart(stage.path(f"helm-charts/common/{inst.component}"), gmc.component_values(inst),
-                            gmc.service_name(inst), stage.path("helm-charts"))
+                            gmc.service_name(inst))
         rel = f"{base}/{gmc.service_name(inst)}.yaml"
         stage.write(rel, manifest_text(docs))
         written.append(rel)

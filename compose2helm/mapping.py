@@ -334,9 +334,10 @@ def _override_chart_defaults(v: dict[str, Any], rule: Rule) -> None:
         v["args"] = []
     if rule.model_path and "modelCachePath" not in v:
         v["modelCachePath"] = ""
-    extra = [k for k in rule.default_env if k not in v.get("env", {})]
-    if extra:
-        v.setdefault("env", {}).update({k: None for k in extra})   # null deletes a chart default
+    for key, defaults in (("env", rule.default_env), ("secretEnv", rule.default_secret_env)):
+        extra = [k for k in defaults if k not in v.get(key, {})]
+        if extra:
+            v.setdefault(key, {}).update({k: None for k in extra})   # null deletes a chart default
 
 
 def _named_env(rule: Rule, key: str) -> str | None:

@@ -38,32 +38,54 @@ def _helm():
     return helm_python
 
 
+def dependencies(chart_dir: Path) -> list[dict[str, Any]]:
+    meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text(encoding="utf-8")) or {}
+    return [d for d in meta.get("dependencies") or [] if isinstance(d, dict)]
+
+
+_IGNORE = shutil.ignore_patterns("charts", "Chart.lock", ".git")
+
+
+def assemble(chart_dir: Path, dest: Path, _stack: tuple[Path, ...] = ()) -> Path:
+    """Copy a chart to dest with its file:// dependencies unpacked in charts/, recursively.
+
+    This is what `helm dependency build` produces for local dependencies, without packaging
+    each into a .tgz (Helm loads unpacked subcharts the same way).
+    """
+    chart_dir = Path(chart_dir).resolve()
+    if chart_dir in _stack:
+        raise InputError("chart dependencies form a cycle", file=chart_dir)
+    if not (chart_dir / "Chart.yaml").is_file():
+        raise InputError("dependency chart not found (no Chart.yaml)", file=chart_dir)
+    shutil.copytree(chart_dir, dest, ignore=_IGNORE)
+    done = set()
+    for dep in dependencies(chart_dir):
+        repo, name = str(dep.get("repository", "")), str(dep.get("name", ""))
+        if name in done:
+            continue
+        done.add(name)
+        if repo.startswith("file://"):
+            assemble(chart_dir / repo[len("file://"):], dest / "charts" / name, _stack + (chart_dir,))
+        elif (chart_dir / "charts").is_dir():   # a remote dependency already fetched
+            for archive in (chart_dir / "charts").glob(f"{name}-*.tgz"):
+                (dest / "charts").mkdir(exist_ok=True)
+                shutil.copy2(archive, dest / "charts" / archive.name)
+    return dest
+
+
 def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
-                 charts_root: Path | None = None, namespace: str = "default") -> list[Document]:
-    """Render chart_dir (whose dependencies are file://../common/* under charts_root)."""
+                 namespace: str = "default") -> list[Document]:
+    """Render chart_dir with its (file://) dependencies built in a scratch copy."""
     helm = _helm()
     with tempfile.TemporaryDirectory(prefix="c2h-render-") as tmp:
-        work = Path(tmp) / "charts"
-        root = charts_root or chart_dir.parent
-        shutil.copytree(chart_dir, work / chart_dir.name, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
-        if (root / "common").is_dir():
-            shutil.copytree(root / "common", work / "common",
-                            ignore=shutil.ignore_patterns("charts", "Chart.lock"))
-        target = work / chart_dir.name
+        target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name)
         try:
-            if _has_dependencies(target):
-                helm.dependency_update(str(target))
             with helm.Chart.load(str(target)) as chart:
                 out = chart.render(values=values, name=release, namespace=namespace)
         except helm.HelmError as exc:
             raise InputError(f"helm could not render the chart: {' '.join(str(exc).split())}",
                              file=chart_dir) from None
     return split_documents(out)
-
-
-def _has_dependencies(chart_dir: Path) -> bool:
-    meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text(encoding="utf-8")) or {}
-    return bool(meta.get("dependencies"))
 
 
 def split_documents(rendered: dict[str, str]) -> list[Document]:
@@ -98,18 +120,13 @@ def manifest_text(docs: list[Document]) -> str:
     return "".join(parts)
 
 
-def lint_chart(chart_dir: Path, charts_root: Path | None = None) -> list[dict[str, Any]]:
+def lint_chart(chart_dir: Path) -> list[dict[str, Any]]:
     """helm lint messages ({severity: info|warning|error, path, message}) for one chart."""
     helm = _helm()
     names = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
     with tempfile.TemporaryDirectory(prefix="c2h-lint-") as tmp:
-        work = Path(tmp) / "charts"
-        root = charts_root or chart_dir.parent
-        shutil.copytree(chart_dir, work / chart_dir.name, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
-        if _has_dependencies(work / chart_dir.name) and (root / "common").is_dir():
-            shutil.copytree(root / "common", work / "common", ignore=shutil.ignore_patterns("charts", "Chart.lock"))
-            helm.dependency_update(str(work / chart_dir.name))
-        report = helm.lint(str(work / chart_dir.name))
+        target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name)
+        report = helm.lint(str(target))
     messages = [{"severity": names.get(m.get("severity", 0), "unknown"), "path": m.get("path", ""),
                  "message": m.get("error", "")} for m in report.get("messages", [])]
     messages += [{"severity": "error", "path": "", "message": e} for e in report.get("errors", [])

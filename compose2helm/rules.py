@@ -51,6 +51,7 @@ class Rule:
     # What the chart does installed on its own (overlays always say what compose says):
     default_args: tuple[str, ...] = ()
     default_env: dict[str, str] = field(default_factory=dict)
+    default_secret_env: dict[str, str] = field(default_factory=dict)
     model_path: str = ""           # default mount point of the model cache
     nests: tuple[str, ...] = ()    # nested (RFC) layout: engines this chart carries as dependencies
     generic: bool = False          # built from the service alone: no rule knew the image
@@ -184,6 +185,8 @@ def _rule(data: dict, file: str) -> Rule:
         gmc_images={str(k): str(v) for k, v in ((data.get("gmc") or {}).get("images") or {}).items()},
         default_args=tuple(str(a) for a in (data.get("defaults") or {}).get("args") or ()),
         default_env={str(k): str(v) for k, v in ((data.get("defaults") or {}).get("env") or {}).items()},
+        default_secret_env={str(k): str(v)
+                            for k, v in ((data.get("defaults") or {}).get("secretEnv") or {}).items()},
         model_path=str((data.get("defaults") or {}).get("modelCachePath") or ""),
         nests=_tuple(data, "nests"),
     )

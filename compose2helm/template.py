@@ -2,8 +2,6 @@
 run by the embedded Helm engine (or by a helm binary when one is given)."""
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -13,7 +11,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError
-from .render import Document, is_test_hook, sort_key, split_documents
+from .render import Document, assemble, dependencies, is_test_hook, sort_key, split_documents
 
 
 @dataclass
@@ -63,52 +61,10 @@ def user_values(opts: TemplateOptions) -> dict[str, Any]:
     return values
 
 
-def _dependencies(chart: Path) -> list[dict[str, Any]]:
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8")) or {}
-    return [d for d in meta.get("dependencies") or [] if isinstance(d, dict)]
-
-
 def _missing_dependencies(chart: Path) -> bool:
     charts = chart / "charts"
     return any(not (charts / d.get("name", "")).is_dir() and not list(charts.glob(f"{d.get('name')}-*.tgz"))
-               for d in _dependencies(chart))
-
-
-def _local_charts(chart: Path, seen: dict[Path, None] | None = None) -> dict[Path, None]:
-    """The chart and every chart its file:// dependencies reach, transitively (ordered)."""
-    seen = {} if seen is None else seen
-    chart = chart.resolve()
-    if chart in seen:
-        return seen
-    seen[chart] = None
-    for d in _dependencies(chart):
-        repo = str(d.get("repository", ""))
-        if repo.startswith("file://"):
-            _local_charts((chart / repo[len("file://"):]).resolve(), seen)
-    return seen
-
-
-def _build_copy(chart: Path, tmp: Path) -> Path:
-    """Copy the chart and its local dependencies (same relative places) and build their charts/,
-    innermost first, so a dependency's own dependencies are packaged with it."""
-    helm = _helm()
-    charts = list(_local_charts(chart))
-    common = Path(os.path.commonpath([c.parent for c in charts]))
-    copies = {}
-    for c in charts:
-        if not (c / "Chart.yaml").is_file():
-            raise InputError(f"dependency chart not found: {c}", file=chart)
-        dest = tmp / "src" / c.relative_to(common)
-        shutil.copytree(c, dest, ignore=shutil.ignore_patterns(".git", "charts", "Chart.lock"))
-        copies[c] = dest
-    for c in reversed(charts):          # dependencies before the charts that use them
-        if _dependencies(copies[c]):
-            try:
-                helm.dependency_update(str(copies[c]))
-            except helm.HelmError as exc:
-                raise InputError(f"cannot build the chart's dependencies: {' '.join(str(exc).split())}",
-                                 file=c) from None
-    return copies[charts[0]]
+               for d in dependencies(chart))
 
 
 def render(opts: TemplateOptions) -> list[Document]:
@@ -120,7 +76,7 @@ def render(opts: TemplateOptions) -> list[Document]:
         raise InputError("not a chart directory (no Chart.yaml)", file=chart)
     values = user_values(opts)
     with tempfile.TemporaryDirectory(prefix="c2h-template-") as tmp:
-        target = _build_copy(chart, Path(tmp)) if _missing_dependencies(chart) else chart
+        target = assemble(chart, Path(tmp) / chart.resolve().name) if _missing_dependencies(chart) else chart
         try:
             with helm.Chart.load(str(target)) as loaded:
                 out = loaded.render(values=values, name=opts.release, namespace=opts.namespace)

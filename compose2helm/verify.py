@@ -204,7 +204,7 @@ def lint_charts(charts_root: Path, prepared: Prepared) -> list[dict[str, Any]]:
     for rel in charts:
         d = charts_root / rel
         if (d / "Chart.yaml").is_file():
-            out += [{"chart": f"helm-charts/{rel}", **m} for m in lint_chart(d, charts_root)]
+            out += [{"chart": f"helm-charts/{rel}", **m} for m in lint_chart(d)]
         else:
             out.append({"chart": f"helm-charts/{rel}", "severity": "warning", "path": "",
                         "message": "chart not found: not linted"})

@@ -82,7 +82,7 @@ def _helm_render(out: Path, chart: str, values: dict, tmp_path: Path, release: s
 def test_schema_rejects_bad_values_at_render_time(out, bad, where):
     values = _merge(_overlay(out, "gaudi-values.yaml"), bad)
     with pytest.raises(InputError) as err:
-        render_chart(out / "helm-charts/chatqna", values, "chatqna", out / "helm-charts")
+        render_chart(out / "helm-charts/chatqna", values, "chatqna")
     assert "schema" in str(err.value) and where in str(err.value)
 
 
@@ -110,15 +110,14 @@ def test_schema_lets_conversion_values_through(out):
                                                             "protocol": "TCP"}]},
                 "extraVolumes": [{"name": "v-tmp", "mountPath": "/tmp", "medium": "Memory", "readOnly": False}]},
     }
-    docs = render_chart(out / "helm-charts/chatqna", _merge(_overlay(out, "gaudi-values.yaml"), extra), "chatqna",
-                        out / "helm-charts")
+    docs = render_chart(out / "helm-charts/chatqna", _merge(_overlay(out, "gaudi-values.yaml"), extra), "chatqna")
     assert any(d.obj["kind"] == "Deployment" and d.obj["metadata"]["name"] == "chatqna-tgi" for d in docs)
 
 
 @pytest.mark.parametrize("overlay", ["gaudi-values.yaml", "xeon-values.yaml"])
 def test_every_overlay_validates(out, overlay):
     chart = out / "helm-charts/chatqna"
-    docs = render_chart(chart, _overlay(out, overlay), "chatqna", out / "helm-charts")
+    docs = render_chart(chart, _overlay(out, overlay), "chatqna")
     assert docs
 
 
@@ -126,7 +125,7 @@ def test_overlays_validate_everywhere_they_are_written(out):
     overlays = sorted((out / "helm-charts").rglob("*-values.yaml"))
     assert len(overlays) == 2
     for path in overlays:
-        render_chart(path.parent, yaml.safe_load(path.read_text()), "chatqna", out / "helm-charts")
+        render_chart(path.parent, yaml.safe_load(path.read_text()), "chatqna")
 
 
 def test_each_chart_has_a_closed_byte_stable_schema_covering_its_values(out):
@@ -214,7 +213,7 @@ def test_readme_explains_install_and_entry_point(out):
 def test_helm_test_pod_for_every_component(out, overlay, platform):
     from compose2helm.convert import prepare
     plan = prepare([platform]).plan
-    docs = render_chart(out / "helm-charts/chatqna", _overlay(out, overlay), "chatqna", out / "helm-charts")
+    docs = render_chart(out / "helm-charts/chatqna", _overlay(out, overlay), "chatqna")
     pods = {d.obj["metadata"]["name"]: d.obj for d in docs if is_test_hook(d)}
     services = {d.obj["metadata"]["name"]: d.obj for d in docs if d.obj["kind"] == "Service"}
     assert set(pods) == {f"{n}-testpod" for n in services}
@@ -297,7 +296,7 @@ def test_chart_metadata(out):
 
 def test_lint_is_clean_but_for_the_icon(out):
     for chart in _charts(out):
-        messages = lint_chart(chart, out / "helm-charts")
+        messages = lint_chart(chart)
         assert [m["message"] for m in messages] == ["icon is recommended"], (chart.name, messages)
 
 
@@ -319,9 +318,9 @@ def test_chart_version_can_be_opea_latest(tmp_path):
     for rel, text in files.items():
         (root / "chatqna" / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / "chatqna" / rel).write_text(text)
-    docs = render_chart(root / "chatqna", {"tgi": {"enabled": True}}, "chatqna", root)
+    docs = render_chart(root / "chatqna", {"tgi": {"enabled": True}}, "chatqna")
     assert any(d.obj["metadata"]["name"] == "chatqna-tgi" for d in docs)
-    assert any("SemVer" in m["message"] for m in lint_chart(root / "common/tgi", root))
+    assert any("SemVer" in m["message"] for m in lint_chart(root / "common/tgi"))
 
 
 # --- other shapes of examples (the shared corpus) -------------------------------------------------
@@ -342,7 +341,7 @@ def test_other_examples_lint_clean_and_render_their_tests(rel, tmp_path):
         assert [m["message"] for m in messages] == ["icon is recommended"], chart
     umbrella = tmp_path / "helm-charts" / result.plan.chart
     values = yaml.safe_load((umbrella / f"{result.plan.overlay_name}-values.yaml").read_text())
-    docs = render_chart(umbrella, values, result.release, tmp_path / "helm-charts")
+    docs = render_chart(umbrella, values, result.release)
     pods = {d.obj["metadata"]["name"] for d in docs if is_test_hook(d)}
     services = {d.obj["metadata"]["name"] for d in docs if d.obj["kind"] == "Service"}
     assert pods == {f"{s}-testpod" for s in services}

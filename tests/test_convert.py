@@ -164,7 +164,7 @@ def _render_with(out: Path, result, extra: dict) -> dict:
     chart_dir = out / "helm-charts" / result.plan.chart
     values = yaml.safe_load((chart_dir / f"{result.plan.overlay_name}-values.yaml").read_text())
     merged = _merge(values, extra)
-    docs = render_chart(chart_dir, merged, result.release, out / "helm-charts")
+    docs = render_chart(chart_dir, merged, result.release)
     return {(d.obj["kind"], d.obj["metadata"]["name"]): d.obj for d in docs}
 
 
