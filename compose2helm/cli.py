@@ -56,6 +56,9 @@ def convert(
                                                "against (default: the newest known)."),
     chart_version: str = typer.Option(None, "--chart-version", help="Version of the generated charts "
                                       "(default: the tool's; GenAIInfra's main uses 0-latest, not SemVer)."),
+    layout: str = typer.Option("flat", "--layout", help="flat: every component at the top of the umbrella; "
+                               "nested: the RFC's layout, engines under their microservice "
+                               "(llm-uservice.tgi.LLM_MODEL_ID)."),
     gmc: bool = typer.Option(False, "--gmc", help="Also write GMC output: a GMConnector and GMC-style "
                              "component manifests under manifests/<Example>/<platform>/gmc/."),
     gmc_crd: Optional[Path] = typer.Option(None, "--gmc-crd", help="Validate the GMConnector against this CRD."),
@@ -71,6 +74,7 @@ def convert(
     result = run(list(files) + list(extra), out, env_files=list(env_file) or None, example=example,
                  platform=platform, variant=variant, release=release, mappings=list(mappings),
                  verify=not no_verify, kube_version=kube_version, gmc=gmc or gmc_crd is not None, gmc_crd=gmc_crd,
+                 layout=layout,
                  **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(convert_json(result), indent=2))

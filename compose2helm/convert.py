@@ -16,9 +16,9 @@ from .mapping import plan_project
 from .model import ComposeProject
 from .names import is_dns_label
 from .output import Staging
-from .plan import ExamplePlan
+from .plan import ExamplePlan, nesting
 from .render import lint_chart, manifest_text, render_chart
-from .rules import RuleSet, load_rules
+from .rules import Rule, RuleSet, load_rules
 
 
 @dataclass
@@ -85,7 +85,7 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
             release: str | None = None, mappings: list[Path] = (), rules: RuleSet | None = None,
             lint: bool = True, verify: bool = True, kube_version: str | None = None,
             chart_version: str = CHART_VERSION, gmc: bool = False,
-            gmc_crd: Path | None = None) -> ConvertResult:
+            gmc_crd: Path | None = None, layout: str = "flat") -> ConvertResult:
     prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
                        release=release, mappings=mappings, rules=rules)
     placement, project, plan, rules, release = (prepared.placement, prepared.project, prepared.plan,
@@ -95,15 +95,20 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
     out = Path(out)
     umbrella_rel = f"helm-charts/{plan.chart}"
     overlay_file = f"{plan.overlay_name}-values.yaml"
+    if layout not in LAYOUTS:
+        raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    nested = nesting(plan) if layout == "nested" else {}
     deps, overlays = _existing_umbrella(out / umbrella_rel)
-    deps |= set(dependencies_of(plan))
+    deps |= set(dependencies_of(plan, nested))
     overlays[overlay_file] = ", ".join(plan.sources)
     manifest_rel = f"manifests/{plan.example}/{plan.overlay_name}/{plan.chart}.yaml"
 
     with Staging(out) as stage:
-        for inst in plan.components():
-            for rel, text in common_chart(inst.rule, chart_version).items():
-                stage.write(f"helm-charts/common/{inst.component}/{rel}", text)
+        charts = _common_charts(plan, rules, nested, layout)
+        for component, rule in charts.items():
+            for rel, text in common_chart(rule, chart_version, nested=component in nested_parents(plan, nested)
+                                          ).items():
+                stage.write(f"helm-charts/common/{component}/{rel}", text)
         mega = plan.megaservice()
         # Another platform's overlay may have the megaservice this one lacks: keep its templates.
         mega_rule = mega.rule if mega else (rules.by_component("megaservice")
@@ -111,7 +116,7 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
         for rel, text in umbrella_chart(plan, sorted(deps, key=lambda d: d.key), mega_rule, overlays,
                                         chart_version).items():
             stage.write(f"{umbrella_rel}/{rel}", text)
-        overlay_text = overlay(plan, mega_rule is not None)
+        overlay_text = overlay(plan, mega_rule is not None, nested)
         stage.write(f"{umbrella_rel}/{overlay_file}", overlay_text)
         # Charts of other overlays' components are needed to render: take them from the output.
         for dep in deps:
@@ -122,8 +127,7 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
                 _copy_tree(out / rel, stage, rel)
         lint_report: dict[str, list[dict[str, Any]]] = {}
         if lint:
-            charts = sorted({f"helm-charts/common/{i.component}" for i in plan.components()}) + [umbrella_rel]
-            for rel in charts:
+            for rel in [f"helm-charts/common/{c}" for c in sorted(charts)] + [umbrella_rel]:
                 lint_report[rel] = lint_chart(stage.path(rel))
         values = yaml.safe_load(overlay_text) or {}
         docs = render_chart(stage.path(umbrella_rel), values, release)
@@ -140,12 +144,32 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
                                               for m in msgs])
         # Files copied only to render with are not output.
         for rel in [r for r in stage.files if r.startswith("helm-charts/common/")]:
-            comp = rel.split("/")[2]
-            if comp not in {i.component for i in plan.components()}:
+            if rel.split("/")[2] not in charts:
                 del stage.files[rel]
         changed = stage.commit()
     return ConvertResult(plan, placement, release, list(env_files), changed, manifest_rel, lint_report,
                          list(project.warnings), verification, gmc_files, gmc_problems)
+
+
+LAYOUTS = ("flat", "nested")
+
+
+def nested_parents(plan: ExamplePlan, nested: dict[str, list]) -> set[str]:
+    """Components whose charts carry engines (nested layout)."""
+    return {i.component for i in plan.components() if i.name in nested}
+
+
+def _common_charts(plan: ExamplePlan, rules: RuleSet, nested: dict[str, list], layout: str) -> dict[str, Rule]:
+    """component -> rule of every common chart this conversion writes."""
+    charts = {i.component: i.rule for i in plan.components()}
+    if layout == "nested":   # a nesting chart depends on all its engines' charts, used or not
+        for inst in plan.components():
+            if inst.name in nested:
+                for engine in inst.rule.nests:
+                    rule = rules.by_component(engine)
+                    if rule is not None:
+                        charts.setdefault(engine, rule)
+    return dict(sorted(charts.items()))
 
 
 def _write_gmc(plan: ExamplePlan, rules: RuleSet, stage: Staging, release: str) -> list[str]:

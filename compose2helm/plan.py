@@ -46,3 +46,23 @@ class ExamplePlan:
 
     def components(self) -> list[Instance]:
         return [i for i in self.instances if not i.is_megaservice]
+
+
+def nesting(plan: ExamplePlan) -> dict[str, list[Instance]]:
+    """The RFC's nested layout: parent values key -> the engines it carries as dependencies.
+
+    An engine nests under the one microservice whose rule lists it (`nests`) and that calls it;
+    an aliased engine (a chart used twice) stays at the top.
+    """
+    by_service = {i.service: i for i in plan.instances}
+    taken: set[str] = set()
+    out: dict[str, list[Instance]] = {}
+    for parent in plan.components():
+        for _key, target in parent.calls:
+            child = by_service.get(target)
+            if (child is None or child.is_megaservice or child.service in taken or child is parent
+                    or child.component not in parent.rule.nests or child.name != child.component):
+                continue
+            taken.add(child.service)
+            out.setdefault(parent.name, []).append(child)
+    return out
