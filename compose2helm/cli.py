@@ -129,6 +129,10 @@ def migrate(
     kube_version: Optional[str] = typer.Option(None, "--kube-version", help="Kubernetes version to validate "
                                                "against (default: the newest known)."),
     chart_version: str = typer.Option(None, "--chart-version", help="Version of the generated charts."),
+    into_examples: bool = typer.Option(False, "--into-examples", help="Also write each example's rendered "
+                                       "manifests and GMConnector into the tree, where GenAIExamples keeps them "
+                                       "(<Ex>/kubernetes/)."),
+    layout: str = typer.Option("flat", "--layout", help="flat or nested (the RFC's layout)."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the summary only."),
 ) -> None:
@@ -140,7 +144,7 @@ def migrate(
 
     with migrate_progress(enabled=output_format == "text" and not quiet) as progress:
         report = run(root, out, jobs=jobs, progress=progress, mappings=list(mappings), kube_version=kube_version,
-                     **_chart_version(chart_version))
+                     into_examples=into_examples, layout=layout, **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:

@@ -42,6 +42,12 @@ class Outcome:
     explained: int = 0
     unexplained: int = 0
     unexplained_detail: list[str] = field(default_factory=list)
+    manifest: str = ""         # rendered manifest, relative to the output root
+    gmc: str = ""              # GMConnector, relative to the output root
+    example_dir: str = ""      # the example's folder, relative to the migrated tree
+    chart: str = ""
+    platform: str = ""
+    variant: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -51,6 +57,7 @@ class Outcome:
 class MigrateReport:
     root: str
     outcomes: list[Outcome]
+    into_examples: list[str] = field(default_factory=list)   # files written into the migrated tree
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -76,7 +83,7 @@ class MigrateReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "root": self.root, "summary": self.summary(),
-                "files": [o.as_dict() for o in self.outcomes]}
+                "files": [o.as_dict() for o in self.outcomes], "into_examples": self.into_examples}
 
 
 def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
@@ -129,12 +136,15 @@ def _run_job(job: Job, root: Path, out: Path, options: dict[str, Any]) -> Outcom
     unexplained = [f"{s.service}: {d.field}" for s in v.services for d in s.unexplained] if v else []
     errors = result.lint_errors + ([f"{p['object']}: {p['message']}" for p in v.schema
                                     if p["severity"] == "error"] if v else [])
+    placement = result.placement
     return Outcome(
         rel, "verified" if result.ok else "unverified", "; ".join((unexplained + errors)[:5]),
         result.plan.example, result.plan.overlay_name, len(result.plan.instances), len(result.plan.generic),
         sorted({i.component for i in result.plan.components()}),
         sum(len(s.explained) for s in v.services) if v else 0, len(unexplained) + len(errors),
-        unexplained + errors)
+        unexplained + errors, result.manifest, result.gmc[0] if result.gmc else "",
+        str(placement.example_dir.relative_to(root.resolve())) if placement.example_dir else "",
+        result.plan.chart, result.plan.platform, result.plan.variant)
 
 
 def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]) -> list[Outcome]:
@@ -142,8 +152,10 @@ def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]
 
 
 def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome], None] | None = None,
-            **options: Any) -> MigrateReport:
+            into_examples: bool = False, **options: Any) -> MigrateReport:
     root, out = Path(root), Path(out)
+    if into_examples:
+        options["gmc"] = True
     if not root.is_dir():
         raise InputError("not a directory", file=root)
     found, outcomes = discover(root)
@@ -172,4 +184,27 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
                     if progress:
                         progress(outcome)
     outcomes.sort(key=lambda o: o.file)
-    return MigrateReport(str(root), outcomes)
+    report = MigrateReport(str(root), outcomes)
+    if into_examples:
+        report.into_examples = write_into_examples(report, root, out)
+    return report
+
+
+def write_into_examples(report: MigrateReport, root: Path, out: Path) -> list[str]:
+    """The RFC's last step: each example gets its Kubernetes files, where GenAIExamples keeps
+    them: <Ex>/kubernetes/manifests/<platform>/<ex>[-<variant>].yaml and the GMConnector as
+    <Ex>/kubernetes/<ex>[_<variant>]_<platform>.yaml. Nothing else in the tree is touched."""
+    from .output import Staging
+
+    with Staging(root) as stage:
+        for o in report.outcomes:
+            if o.status not in ("verified", "unverified") or not o.example_dir:
+                continue
+            base = f"{o.example_dir}/kubernetes"
+            suffix = f"-{o.variant}" if o.variant else ""
+            stage.write(f"{base}/manifests/{o.platform}/{o.chart}{suffix}.yaml",
+                        (out / o.manifest).read_text(encoding="utf-8"))
+            if o.gmc:
+                variant = f"_{o.variant.replace('-', '_')}" if o.variant else ""
+                stage.write(f"{base}/{o.chart}{variant}_{o.platform}.yaml", (out / o.gmc).read_text(encoding="utf-8"))
+        return stage.commit()

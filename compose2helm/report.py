@@ -147,6 +147,8 @@ def print_migrate(report, details: bool = True) -> None:
             table.add_row(o.file, f"[{colours[o.status]}]{o.status}[/]", o.overlay, str(o.services or ""),
                           str(o.unexplained or ""), o.reason)
         console.print(table)
+    if report.into_examples:
+        console.print(f"{len(report.into_examples)} file(s) written into {report.root}")
     s = report.summary()
     summary = Table(title="summary", title_justify="left")
     for key in s:

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from compose2helm.drift import check
 from compose2helm.migrate import discover, migrate
@@ -138,3 +139,21 @@ def test_migrate_shared_corpus_accounts_for_every_file(tmp_path, tree):
     assert sorted(o.file for o in report.outcomes) == files
     assert report.count("rejected") == 0, [o.reason for o in report.outcomes if o.status == "rejected"]
     assert report.count("verified") >= len(files) // 2
+
+
+def test_into_examples_writes_kubernetes_files_and_nothing_else(tmp_path):
+    root = tmp_path / "GenAIExamples"
+    shutil.copytree(FIXTURES / "ChatQnA", root / "ChatQnA")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    report = migrate(root, tmp_path / "out", into_examples=True)
+    assert report.ok
+    after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert {p: after[p] for p in before} == before                    # nothing existing changed
+    added = sorted(str(p.relative_to(root)) for p in set(after) - set(before))
+    assert added == ["ChatQnA/kubernetes/chatqna_gaudi.yaml", "ChatQnA/kubernetes/chatqna_xeon.yaml",
+                     "ChatQnA/kubernetes/manifests/gaudi/chatqna.yaml", "ChatQnA/kubernetes/manifests/xeon/chatqna.yaml"]
+    assert sorted(report.into_examples) == added
+    manifest = (root / "ChatQnA/kubernetes/manifests/gaudi/chatqna.yaml").read_text()
+    assert manifest == (tmp_path / "out/manifests/ChatQnA/gaudi/chatqna.yaml").read_text()
+    gmc = yaml.safe_load((root / "ChatQnA/kubernetes/chatqna_xeon.yaml").read_text())
+    assert gmc["kind"] == "GMConnector"
