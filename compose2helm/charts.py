@@ -102,9 +102,21 @@ def _check_path(ctx: dict[str, Any]) -> str:
     return str(get.get("path", "/")) if get else ""
 
 
+_COMMON: dict[tuple, dict[str, str]] = {}
+
+
 def common_chart(rule: Rule, chart_version: str = CHART_VERSION, nested: bool = False) -> dict[str, str]:
     """helm-charts/common/<component>/ for a rule; nested: with the engines of `rule.nests` as
-    dependencies (the RFC's layout), the first one enabled by default."""
+    dependencies (the RFC's layout), the first one enabled by default.
+
+    A common chart depends on its rule alone, so it is built once per process per rule."""
+    key = (repr(rule), chart_version, nested)
+    if key not in _COMMON:
+        _COMMON[key] = _common_chart(rule, chart_version, nested)
+    return dict(_COMMON[key])
+
+
+def _common_chart(rule: Rule, chart_version: str, nested: bool) -> dict[str, str]:
     name = rule.component
     ctx = _values_context(rule, name)
     vals = _workload_vals(ctx)

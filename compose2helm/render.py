@@ -5,16 +5,19 @@ holds timestamps, which would break byte-identical reruns).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when PyYAML has it
+
 from .errors import InputError
+from .scratch import scratch_dir
 
 # Install order of kinds, as helm sorts them; anything else after these, by name.
 _KIND_ORDER = ["Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
@@ -39,7 +42,7 @@ def _helm():
 
 
 def dependencies(chart_dir: Path) -> list[dict[str, Any]]:
-    meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text(encoding="utf-8")) or {}
+    meta = yaml.load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
     return [d for d in meta.get("dependencies") or [] if isinstance(d, dict)]
 
 
@@ -77,7 +80,7 @@ def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
                  namespace: str = "default") -> list[Document]:
     """Render chart_dir with its (file://) dependencies built in a scratch copy."""
     helm = _helm()
-    with tempfile.TemporaryDirectory(prefix="c2h-render-") as tmp:
+    with scratch_dir("c2h-render-") as tmp:
         target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name)
         try:
             with helm.Chart.load(str(target)) as chart:
@@ -94,7 +97,7 @@ def split_documents(rendered: dict[str, str]) -> list[Document]:
         if source.endswith("NOTES.txt"):
             continue
         for chunk in re.split(r"^---\s*$", rendered[source], flags=re.M):
-            obj = yaml.safe_load(chunk)
+            obj = yaml.load(chunk, Loader=SAFE_LOADER)
             if not isinstance(obj, dict) or not obj:
                 continue
             docs.append(Document(source, chunk.strip("\n"), obj))
@@ -120,11 +123,43 @@ def manifest_text(docs: list[Document]) -> str:
     return "".join(parts)
 
 
+def _digest(chart_dir: Path, h: "hashlib._Hash | None" = None, _stack: tuple = ()) -> str:
+    """A digest of a chart and its file:// dependencies: what lint's result depends on."""
+    top = h is None
+    h = h or hashlib.sha256()
+    chart_dir = Path(chart_dir).resolve()
+    if chart_dir in _stack:
+        return ""
+    for p in sorted(chart_dir.rglob("*")):
+        rel = p.relative_to(chart_dir)
+        if p.is_file() and rel.parts[0] not in ("charts", ".git") and p.name != "Chart.lock":
+            h.update(str(rel).encode() + b"\0" + p.read_bytes() + b"\0")
+    for dep in dependencies(chart_dir):
+        repo = str(dep.get("repository", ""))
+        if repo.startswith("file://"):
+            h.update(b"dep:" + str(dep.get("name")).encode())
+            _digest(chart_dir / repo[len("file://"):], h, _stack + (chart_dir,))
+    return h.hexdigest() if top else ""
+
+
+_LINTED: dict[str, list[dict[str, Any]]] = {}
+
+
 def lint_chart(chart_dir: Path) -> list[dict[str, Any]]:
-    """helm lint messages ({severity: info|warning|error, path, message}) for one chart."""
+    """helm lint messages ({severity: info|warning|error, path, message}) for one chart.
+
+    A chart's lint depends on its files alone, and common charts recur in every conversion of
+    a migration: each distinct chart is linted once per process."""
+    key = _digest(chart_dir)
+    if key not in _LINTED:
+        _LINTED[key] = _lint(chart_dir)
+    return [dict(m) for m in _LINTED[key]]
+
+
+def _lint(chart_dir: Path) -> list[dict[str, Any]]:
     helm = _helm()
     names = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
-    with tempfile.TemporaryDirectory(prefix="c2h-lint-") as tmp:
+    with scratch_dir("c2h-lint-") as tmp:
         target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name)
         report = helm.lint(str(target))
     messages = [{"severity": names.get(m.get("severity", 0), "unknown"), "path": m.get("path", ""),

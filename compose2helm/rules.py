@@ -7,6 +7,7 @@ binds, accelerator profiles). Adding a component is adding a file, not code.
 from __future__ import annotations
 
 import fnmatch
+from functools import lru_cache
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -229,7 +230,7 @@ def _policy(data: dict, file: str) -> Policy:
 
 def _read(text: str, name: str) -> dict:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {' '.join(str(exc).split())}", file=name) from None
     if not isinstance(data, dict):
@@ -238,7 +239,14 @@ def _read(text: str, name: str) -> dict:
 
 
 def load_rules(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> RuleSet:
-    """Built-in rules, then each extra directory's; a later rule for the same component wins."""
+    """Built-in rules, then each extra directory's; a later rule for the same component wins.
+
+    Read once per process and set of directories (a migration converts hundreds of files)."""
+    return _load_rules(tuple(Path(d).resolve() for d in extra_dirs))
+
+
+@lru_cache(maxsize=8)
+def _load_rules(extra_dirs: tuple[Path, ...]) -> RuleSet:
     sources: list[tuple[str, str]] = []
     root = resources.files(BUILTIN)
     for entry in sorted(root.iterdir(), key=lambda e: e.name):

@@ -3,7 +3,6 @@ run by the embedded Helm engine (or by a helm binary when one is given)."""
 from __future__ import annotations
 
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError
+from .scratch import scratch_dir
 from .render import Document, assemble, dependencies, is_test_hook, sort_key, split_documents
 
 
@@ -75,7 +75,7 @@ def render(opts: TemplateOptions) -> list[Document]:
     if not (chart / "Chart.yaml").is_file():
         raise InputError("not a chart directory (no Chart.yaml)", file=chart)
     values = user_values(opts)
-    with tempfile.TemporaryDirectory(prefix="c2h-template-") as tmp:
+    with scratch_dir("c2h-template-") as tmp:
         target = assemble(chart, Path(tmp) / chart.resolve().name) if _missing_dependencies(chart) else chart
         try:
             with helm.Chart.load(str(target)) as loaded:

@@ -72,7 +72,7 @@ def load_manifests(path: Path) -> list[dict[str, Any]]:
     objects = []
     for f in files:
         try:
-            docs = list(yaml.safe_load_all(f.read_text(encoding="utf-8")))
+            docs = list(yaml.load_all(f.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise InputError(f"cannot read manifest: {' '.join(str(exc).split())}", file=f) from None
         for d in docs:
