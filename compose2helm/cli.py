@@ -62,8 +62,12 @@ def convert(
     gmc: bool = typer.Option(False, "--gmc", help="Also write GMC output: a GMConnector and GMC-style "
                              "component manifests under manifests/<Example>/<platform>/gmc/."),
     gmc_crd: Optional[Path] = typer.Option(None, "--gmc-crd", help="Validate the GMConnector against this CRD."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Do everything but write: list the files that would "
+                                 "change."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list every finding and every explained "
+                                 "difference."),
 ) -> None:
     """Convert a compose file into common charts, an umbrella chart overlay and rendered manifests."""
     if output_format not in ("text", "json"):
@@ -74,12 +78,12 @@ def convert(
     result = run(list(files) + list(extra), out, env_files=list(env_file) or None, example=example,
                  platform=platform, variant=variant, release=release, mappings=list(mappings),
                  verify=not no_verify, kube_version=kube_version, gmc=gmc or gmc_crd is not None, gmc_crd=gmc_crd,
-                 layout=layout,
+                 layout=layout, dry_run=dry_run,
                  **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(convert_json(result), indent=2))
     elif not quiet:
-        print_convert(result)
+        print_convert(result, verbose=verbose)
     if not result.ok:
         raise typer.Exit(EXIT_VERIFY)
 
@@ -133,6 +137,8 @@ def migrate(
                                        "manifests and GMConnector into the tree, where GenAIExamples keeps them "
                                        "(<Ex>/kubernetes/)."),
     layout: str = typer.Option("flat", "--layout", help="flat or nested (the RFC's layout)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Convert in a scratch copy and list the files that "
+                                 "would change under --out."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the summary only."),
 ) -> None:
@@ -144,7 +150,7 @@ def migrate(
 
     with migrate_progress(enabled=output_format == "text" and not quiet) as progress:
         report = run(root, out, jobs=jobs, progress=progress, mappings=list(mappings), kube_version=kube_version,
-                     into_examples=into_examples, layout=layout, **_chart_version(chart_version))
+                     into_examples=into_examples, layout=layout, dry_run=dry_run, **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:

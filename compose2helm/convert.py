@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from .model import ComposeProject
 from .names import is_dns_label
 from .output import Staging
 from .plan import ExamplePlan, nesting
-from .render import lint_chart, manifest_text, render_chart
+from .render import SAFE_LOADER, lint_chart, manifest_text, render_chart
 from .rules import Rule, RuleSet, load_rules
 
 
@@ -34,6 +36,8 @@ class ConvertResult:
     verification: Any = None                             # verify.VerifyReport, unless skipped
     gmc: list[str] = field(default_factory=list)         # GMC files written (GMConnector first)
     gmc_problems: list[str] = field(default_factory=list)  # GMConnector against the CRD's schema
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    dry_run: bool = False                                # changed lists what would be written
 
     @property
     def ok(self) -> bool:
@@ -56,6 +60,8 @@ class Prepared:
     rules: RuleSet
     release: str
     env_files: list[Path]
+    clock: "Clock" = field(default_factory=lambda: Clock())
+    clock: "Clock" = field(default_factory=lambda: Clock())
 
 
 def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: str | None = None,
@@ -70,14 +76,17 @@ def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: 
     placement = place(files[0], example, platform, variant)
     if env_files is None:
         env_files = discover_env_files(files[0], placement.variant, placement.example_dir)
-    project = load_project(files, env_files)
-    rules = rules or load_rules(list(mappings))
+    clock = Clock()
+    with clock("parse"):
+        project = load_project(files, env_files)
+        rules = rules or load_rules(list(mappings))
     sources = [place(f, placement.example, placement.platform, placement.variant).inside for f in files]
-    plan = plan_project(project, rules, example=placement.example, chart=placement.chart,
-                        platform=placement.platform, variant=placement.variant, sources=sources)
+    with clock("map"):
+        plan = plan_project(project, rules, example=placement.example, chart=placement.chart,
+                            platform=placement.platform, variant=placement.variant, sources=sources)
     release = release or plan.chart
     _check_names(plan, release, files[0])
-    return Prepared(placement, project, plan, rules, release, list(env_files))
+    return Prepared(placement, project, plan, rules, release, list(env_files), clock)
 
 
 def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] | None = None,
@@ -85,7 +94,7 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
             release: str | None = None, mappings: list[Path] = (), rules: RuleSet | None = None,
             lint: bool = True, verify: bool = True, kube_version: str | None = None,
             chart_version: str = CHART_VERSION, gmc: bool = False,
-            gmc_crd: Path | None = None, layout: str = "flat") -> ConvertResult:
+            gmc_crd: Path | None = None, layout: str = "flat", dry_run: bool = False) -> ConvertResult:
     prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
                        release=release, mappings=mappings, rules=rules)
     placement, project, plan, rules, release = (prepared.placement, prepared.project, prepared.plan,
@@ -103,7 +112,9 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
     overlays[overlay_file] = ", ".join(plan.sources)
     manifest_rel = f"manifests/{plan.example}/{plan.overlay_name}/{plan.chart}.yaml"
 
+    clock = prepared.clock
     with Staging(out) as stage:
+      with clock("charts"):
         charts = _common_charts(plan, rules, nested, layout)
         for component, rule in charts.items():
             for rel, text in common_chart(rule, chart_version, nested=component in nested_parents(plan, nested)
@@ -125,30 +136,62 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
                 if not (out / rel).is_dir():
                     raise InputError(f"the umbrella chart needs {rel}, which is missing", file=out / umbrella_rel)
                 _copy_tree(out / rel, stage, rel)
-        lint_report: dict[str, list[dict[str, Any]]] = {}
+      lint_report: dict[str, list[dict[str, Any]]] = {}
+      with clock("lint"):
         if lint:
             for rel in [f"helm-charts/common/{c}" for c in sorted(charts)] + [umbrella_rel]:
                 lint_report[rel] = lint_chart(stage.path(rel))
-        values = yaml.safe_load(overlay_text) or {}
+      with clock("render"):
+        values = yaml.load(overlay_text, Loader=SAFE_LOADER) or {}
         docs = render_chart(stage.path(umbrella_rel), values, release)
         stage.write(manifest_rel, manifest_text(docs))
         gmc_files = _write_gmc(plan, rules, stage, release) if gmc else []
         gmc_problems = _check_gmc(stage, gmc_files[0], gmc_crd) if gmc and gmc_crd else []
-        verification = None
-        if verify:
-            from .render import is_test_hook
-            from .verify import VerifyReport, structural, verify_objects
-            objects = [d.obj for d in docs if not is_test_hook(d)]
-            verification = VerifyReport(verify_objects(prepared, objects), schema=structural(objects, kube_version),
+      verification = None
+      if verify:
+        from .render import is_test_hook
+        from .verify import VerifyReport, structural, verify_objects
+        objects = [d.obj for d in docs if not is_test_hook(d)]
+        with clock("schema"):
+            schema = structural(objects, kube_version)
+        with clock("verify"):
+            verification = VerifyReport(verify_objects(prepared, objects), schema=schema,
                                         lint=[{"chart": c, **m} for c, msgs in sorted(lint_report.items())
                                               for m in msgs])
+      with clock("write"):
         # Files copied only to render with are not output.
         for rel in [r for r in stage.files if r.startswith("helm-charts/common/")]:
             if rel.split("/")[2] not in charts:
                 del stage.files[rel]
-        changed = stage.commit()
+        changed = _would_change(stage) if dry_run else stage.commit()
     return ConvertResult(plan, placement, release, list(env_files), changed, manifest_rel, lint_report,
-                         list(project.warnings), verification, gmc_files, gmc_problems)
+                         list(project.warnings), verification, gmc_files, gmc_problems, dict(clock.seconds),
+                         dry_run)
+
+
+def _would_change(stage: Staging) -> list[str]:
+    """--dry-run: the files a commit would write, without writing them."""
+    out = []
+    for rel, text in sorted(stage.files.items()):
+        dest = stage.out / rel
+        if not (dest.is_file() and dest.read_text(encoding="utf-8") == text):
+            out.append(rel)
+    return out
+
+
+class Clock:
+    """Seconds spent per stage (the benchmark's breakdown)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
 LAYOUTS = ("flat", "nested")

@@ -58,6 +58,7 @@ class MigrateReport:
     root: str
     outcomes: list[Outcome]
     into_examples: list[str] = field(default_factory=list)   # files written into the migrated tree
+    would_change: list[str] | None = None                     # --dry-run: files that would be written
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -83,7 +84,8 @@ class MigrateReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "root": self.root, "summary": self.summary(),
-                "files": [o.as_dict() for o in self.outcomes], "into_examples": self.into_examples}
+                "files": [o.as_dict() for o in self.outcomes], "into_examples": self.into_examples,
+                "would_change": self.would_change}
 
 
 def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
@@ -152,8 +154,10 @@ def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]
 
 
 def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome], None] | None = None,
-            into_examples: bool = False, **options: Any) -> MigrateReport:
+            into_examples: bool = False, dry_run: bool = False, **options: Any) -> MigrateReport:
     root, out = Path(root), Path(out)
+    if dry_run:
+        return _dry_run(root, out, jobs=jobs, progress=progress, **options)
     if into_examples:
         options["gmc"] = True
     if not root.is_dir():
@@ -187,6 +191,24 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
     report = MigrateReport(str(root), outcomes)
     if into_examples:
         report.into_examples = write_into_examples(report, root, out)
+    return report
+
+
+def _dry_run(root: Path, out: Path, **kwargs: Any) -> MigrateReport:
+    """Migrate into a scratch copy of the output's charts; report what would change in out."""
+    import shutil
+
+    from .drift import _files
+    from .scratch import scratch_dir
+
+    with scratch_dir("c2h-dry-run-") as tmp:
+        if (out / "helm-charts").is_dir():
+            shutil.copytree(out / "helm-charts", Path(tmp) / "helm-charts",
+                            ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+        report = migrate(root, Path(tmp), **kwargs)
+        fresh, current = _files(Path(tmp)), _files(out)
+        report.would_change = sorted(rel for rel, p in fresh.items()
+                                     if rel not in current or current[rel].read_bytes() != p.read_bytes())
     return report
 
 

@@ -32,7 +32,7 @@ def convert_json(result: ConvertResult) -> dict[str, Any]:
     }
 
 
-def print_convert(result: ConvertResult) -> None:
+def print_convert(result: ConvertResult, verbose: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -60,13 +60,21 @@ def print_convert(result: ConvertResult) -> None:
         for m in msgs:
             if m["severity"] in ("warning", "error"):
                 console.print(f"[red]lint {m['severity']}[/] {chart}: {m['path']}: {m['message']}")
-    console.print(f"{len(result.changed)} file(s) written; manifests: {result.manifest}")
+    if verbose:
+        for f in plan.findings:
+            console.print(f"{f.service} {f.key}: {f.action}: {f.detail} [dim]({f.rule})[/]")
+    if result.dry_run:
+        for rel in result.changed:
+            console.print(f"would write {rel}")
+        console.print(f"dry run: {len(result.changed)} file(s) would be written; nothing was")
+    else:
+        console.print(f"{len(result.changed)} file(s) written; manifests: {result.manifest}")
     if result.gmc:
         console.print(f"GMC: {result.gmc[0]} and {len(result.gmc) - 1} component manifest(s)")
     for problem in result.gmc_problems:
         console.print(f"[red]GMConnector schema error[/] {problem}")
     if result.verification is not None:
-        print_verify(result.verification, all_rows=False, console=console)
+        print_verify(result.verification, all_rows=verbose, console=console)
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -149,6 +157,10 @@ def print_migrate(report, details: bool = True) -> None:
         console.print(table)
     if report.into_examples:
         console.print(f"{len(report.into_examples)} file(s) written into {report.root}")
+    if report.would_change is not None:
+        for rel in report.would_change:
+            console.print(f"would write {rel}")
+        console.print(f"dry run: {len(report.would_change)} file(s) would be written; nothing was")
     s = report.summary()
     summary = Table(title="summary", title_justify="left")
     for key in s:

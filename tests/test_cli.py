@@ -99,3 +99,22 @@ def test_missing_file_and_bad_format(tmp_path):
 def test_version():
     r = run("--version")
     assert r.returncode == 0 and r.stdout.startswith("compose2helm ")
+
+
+def test_dry_run_writes_nothing_and_lists_files(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run("convert", str(GAUDI), "--out", str(out), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "would write helm-charts/chatqna/Chart.yaml" in r.stdout
+    assert [p for p in out.rglob("*") if p.is_file()] == []
+    r = run("convert", str(GAUDI), "--out", str(out), "-q")
+    assert r.returncode == 0
+    r = run("convert", str(GAUDI), "--out", str(out), "--dry-run")
+    assert "dry run: 0 file(s) would be written" in r.stdout
+
+
+def test_verbose_lists_findings(tmp_path):
+    r = run("convert", str(GAUDI), "--out", str(tmp_path), "--verbose")
+    assert r.returncode == 0
+    assert "policy:accelerator-device-plugin" in r.stdout and "explained" in r.stdout
