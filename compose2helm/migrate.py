@@ -48,6 +48,7 @@ class Outcome:
     chart: str = ""
     platform: str = ""
     variant: str = ""
+    timings: dict[str, float] = field(default_factory=dict)   # seconds per conversion stage
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -146,7 +147,7 @@ def _run_job(job: Job, root: Path, out: Path, options: dict[str, Any]) -> Outcom
         sum(len(s.explained) for s in v.services) if v else 0, len(unexplained) + len(errors),
         unexplained + errors, result.manifest, result.gmc[0] if result.gmc else "",
         str(placement.example_dir.relative_to(root.resolve())) if placement.example_dir else "",
-        result.plan.chart, result.plan.platform, result.plan.variant)
+        result.plan.chart, result.plan.platform, result.plan.variant, result.timings)
 
 
 def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]) -> list[Outcome]:
