@@ -47,13 +47,13 @@ class EndpointIndex:
     by_component: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = sorted(set(self.targets) | set(self.aliases), key=len, reverse=True)
-        alt = "|".join(re.escape(n) for n in names) or r"(?!x)x"
-        # A name counts only as a whole host: not inside a longer word or path.
-        # A bare name (no scheme, no port) counts only as the whole value: a word like
-        # `retriever` inside a sentence or a path is not an address.
+        self._names = set(self.targets) | set(self.aliases)
+        # Any host-like token, then a look-up: cost grows with the text, not with the number of
+        # services. A name counts only as a whole host: not inside a longer word or path. A bare
+        # name (no scheme, no port) counts only as the whole value: a word like `retriever` in a
+        # sentence or a path is not an address.
         self._name_re = re.compile(
-            r"(?:(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)|(?<![\w./:@-]))(?P<name>" + alt + r")"
+            r"(?:(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)|(?<![\w./:@-]))(?P<name>[\w][\w.-]*)"
             r"(?![\w.-])(?::(?P<port>\d{1,5}))?")
         self._host_re = re.compile(re.escape(HOST) + r"(?::(?P<port>\d{1,5}))?")
         self._local_re = re.compile(r"(?<![\w.-])(?:localhost|127\.0\.0\.1)(?::(?P<port>\d{1,5}))")
@@ -70,7 +70,8 @@ class EndpointIndex:
     def mentions_service(self, text: str, listy: bool = False, bare: bool = True) -> bool:
         if HOST in text:
             return True
-        return any(m.group("scheme") or m.group("port") or (bare and _whole(m, listy))
+        return any(m.group("name") in self._names and (m.group("scheme") or m.group("port") or
+                                                        (bare and _whole(m, listy)))
                    for m in self._name_re.finditer(text))
 
     def rewrite(self, text: str, key: str, self_service: str, hints: dict[str, tuple[str, ...]],
@@ -104,6 +105,8 @@ class EndpointIndex:
             return after
 
         def via_name(m: re.Match) -> str:
+            if m.group("name") not in self._names:
+                return m.group(0)
             if not m.group("scheme") and not m.group("port") and not (bare and _whole(m, listy)):
                 return m.group(0)
             service = self.service_of(m.group("name"))

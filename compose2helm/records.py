@@ -214,19 +214,41 @@ def normal_probe(probe: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+class ObjectIndex:
+    """Rendered objects by kind and name, and Services by selector: look-ups, not scans, so
+    verifying grows linearly with the number of services."""
+
+    def __init__(self, objects: list[dict[str, Any]]):
+        self.by_kind: dict[str, dict[str, dict]] = {}
+        for o in objects:
+            self.by_kind.setdefault(o.get("kind", ""), {})[(o.get("metadata") or {}).get("name", "")] = o
+        self._selectors: dict[tuple, list[dict]] = {}
+        self._keysets: set[tuple[str, ...]] = set()
+        for svc in self.by_kind.get("Service", {}).values():
+            sel = (svc.get("spec") or {}).get("selector") or {}
+            if sel:
+                self._keysets.add(tuple(sorted(sel)))
+                self._selectors.setdefault(tuple(sorted(sel.items())), []).append(svc)
+
+    def workload(self, name: str) -> dict | None:
+        return next((self.by_kind[k][name] for k in WORKLOAD_KINDS if name in self.by_kind.get(k, {})), None)
+
+    def services_selecting(self, labels: dict[str, str]) -> list[dict]:
+        found: list[dict] = []
+        for keys in sorted(self._keysets):
+            if all(k in labels for k in keys):
+                found += self._selectors.get(tuple((k, labels[k]) for k in keys), [])
+        return found
 
 
-def workload_record(workload: dict[str, Any], objects: list[dict[str, Any]], policy: Policy,
+def workload_record(workload: dict[str, Any], objects: "ObjectIndex | list[dict[str, Any]]", policy: Policy,
                     container_name: str | None = None) -> dict[str, Any]:
+    index = objects if isinstance(objects, ObjectIndex) else ObjectIndex(objects)
     pod = workload["spec"]["template"]
     spec = pod.get("spec") or {}
     containers = spec.get("containers") or []
     c = next((x for x in containers if x.get("name") == container_name), containers[0] if containers else {})
-    by_kind: dict[str, dict[str, dict]] = {}
-    for o in objects:
-        by_kind.setdefault(o.get("kind", ""), {})[(o.get("metadata") or {}).get("name", "")] = o
+    by_kind = index.by_kind
     v: dict[str, Any] = {"image": c.get("image"), "command": [str(x) for x in c.get("command") or []],
                          "args": [str(x) for x in c.get("args") or []]}
     env: dict[str, Any] = {}
@@ -249,9 +271,8 @@ def workload_record(workload: dict[str, Any], objects: list[dict[str, Any]], pol
     v["ports"] = sorted(p["containerPort"] for p in c.get("ports") or [])
     labels = (pod.get("metadata") or {}).get("labels") or {}
     service_ports = []
-    for svc in by_kind.get("Service", {}).values():
-        if _selects((svc.get("spec") or {}).get("selector") or {}, labels):
-            service_ports += [p.get("port") for p in svc["spec"].get("ports") or []]
+    for svc in index.services_selecting(labels):
+        service_ports += [p.get("port") for p in svc["spec"].get("ports") or []]
     v["service_ports"] = sorted(service_ports)
     vols = {x.get("name"): x for x in spec.get("volumes") or []}
     volumes, shm = {}, None

@@ -19,7 +19,7 @@ from .endpoints import EndpointIndex, Target
 from .errors import InputError
 from .findings import POLICY_MODEL_CACHE, POLICY_PROXY, POLICY_SECRET, POLICY_VOLUME
 from .plan import Instance
-from .records import WORKLOAD_KINDS, compose_record, workload_record
+from .records import ObjectIndex, compose_record, workload_record
 
 
 @dataclass
@@ -83,20 +83,12 @@ def load_manifests(path: Path) -> list[dict[str, Any]]:
     return objects
 
 
-def _workload(objects: list[dict], name: str) -> dict | None:
-    return next((o for o in objects if o.get("kind") in WORKLOAD_KINDS
-                 and (o.get("metadata") or {}).get("name") == name), None)
-
-
-def _service_for(objects: list[dict], workload: dict | None) -> dict | None:
+def _service_for(index: ObjectIndex, workload: dict | None) -> dict | None:
     if workload is None:
         return None
     labels = ((workload.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
-    for o in objects:
-        sel = (o.get("spec") or {}).get("selector") if o.get("kind") == "Service" else None
-        if sel and all(labels.get(k) == v for k, v in sel.items()):
-            return o
-    return None
+    found = index.services_selecting(labels)
+    return found[0] if found else None
 
 
 def workload_name(inst: Instance, release: str) -> str:
@@ -107,10 +99,11 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
     plan, project, policy = prepared.plan, prepared.project, prepared.rules.policy
     release = prepared.release
     # Addresses are checked against what was rendered: the Service that selects each workload.
+    index_k8s = ObjectIndex(objects)
     targets = {}
     for inst in plan.instances:
         s = project.services[inst.service]
-        svc = _service_for(objects, _workload(objects, workload_name(inst, release)))
+        svc = _service_for(index_k8s, index_k8s.workload(workload_name(inst, release)))
         dns = svc["metadata"]["name"] if svc else f"<no Service for {inst.service}>"
         ports = tuple(p.get("port") for p in (svc or {}).get("spec", {}).get("ports") or [])
         targets[inst.service] = Target(inst.service, dns, ports, {p.published: p.target for p in s.ports
@@ -123,13 +116,13 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
         name = workload_name(inst, release)
         report = ServiceReport(inst.service, name)
         reports.append(report)
-        workload = _workload(objects, name)
+        workload = index_k8s.workload(name)
         if workload is None:
             report.unexplained.append(Difference("workload", inst.service, None))
             continue
         service = project.services[inst.service]
         crec = compose_record(service, project, policy, inst.rule, index, components, plan.chart)
-        krec = workload_record(workload, objects, policy, inst.name if not inst.is_megaservice else plan.chart)
+        krec = workload_record(workload, index_k8s, policy, inst.name if not inst.is_megaservice else plan.chart)
         findings = [f for f in plan.findings if f.service == inst.service]
         _compare(report, crec, krec, findings, policy)
         for f in findings:
