@@ -66,7 +66,7 @@ class Prepared:
 
 def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: str | None = None,
             platform: str | None = None, variant: str | None = None, release: str | None = None,
-            mappings: list[Path] = (), rules: RuleSet | None = None) -> Prepared:
+            mappings: list[Path] = (), rules: RuleSet | None = None, strict: bool = False) -> Prepared:
     files = [Path(f) for f in files]
     if not files:
         raise InputError("no compose file given")
@@ -78,7 +78,7 @@ def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: 
         env_files = discover_env_files(files[0], placement.variant, placement.example_dir)
     clock = Clock()
     with clock("parse"):
-        project = load_project(files, env_files)
+        project = load_project(files, env_files, strict=strict)
         rules = rules or load_rules(list(mappings))
     sources = [place(f, placement.example, placement.platform, placement.variant).inside for f in files]
     with clock("map"):
@@ -94,9 +94,10 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
             release: str | None = None, mappings: list[Path] = (), rules: RuleSet | None = None,
             lint: bool = True, verify: bool = True, kube_version: str | None = None,
             chart_version: str = CHART_VERSION, gmc: bool = False,
-            gmc_crd: Path | None = None, layout: str = "flat", dry_run: bool = False) -> ConvertResult:
+            gmc_crd: Path | None = None, layout: str = "flat", dry_run: bool = False,
+            strict: bool = False) -> ConvertResult:
     prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
-                       release=release, mappings=mappings, rules=rules)
+                       release=release, mappings=mappings, rules=rules, strict=strict)
     placement, project, plan, rules, release = (prepared.placement, prepared.project, prepared.plan,
                                                 prepared.rules, prepared.release)
     env_files = prepared.env_files

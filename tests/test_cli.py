@@ -60,7 +60,6 @@ BAD = {
     "service without image": ("services:\n  app:\n    environment: {A: 1}\n", "app"),
     "bad port": ("services:\n  app:\n    image: x\n    ports: ['80:']\n", "app"),
     "required variable": ("services:\n  app:\n    image: x\n    environment:\n      A: ${NOPE:?set NOPE}\n", "app"),
-    "unknown service key": ("services:\n  app:\n    image: x\n    imagee: y\n", "app"),
     "depends on missing": ("services:\n  app:\n    image: x\n    depends_on: [db]\n", "app"),
 }
 
@@ -118,3 +117,16 @@ def test_verbose_lists_findings(tmp_path):
     r = run("convert", str(GAUDI), "--out", str(tmp_path), "--verbose")
     assert r.returncode == 0
     assert "policy:accelerator-device-plugin" in r.stdout and "explained" in r.stdout
+
+
+def test_unknown_keys_warn_and_strict_rejects(tmp_path):
+    src = tmp_path / "Ex" / "docker" / "xeon" / "compose.yaml"
+    src.parent.mkdir(parents=True)
+    src.write_text("services:\n  app:\n    image: x\n    imagee: y\n")
+    r = run("convert", str(src), "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert "imagee" in r.stdout
+    out = tmp_path / "strict"
+    r = run("convert", str(src), "--out", str(out), "--strict")
+    assert r.returncode == 2 and "imagee" in r.stderr and "app" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()

@@ -353,8 +353,9 @@ def test_required_variable_satisfied(tmp_path):
     ("services:\n  app: {image: x}\nbogus_top: 1\n", None, "bogus_top"),
 ])
 def test_schema_errors_name_service_and_key(tmp_path, text, service, key):
+    # strict: unknown keys are fatal too (without it they are warnings: test_unknown_keys_warn)
     with pytest.raises(InputError) as e:
-        load(tmp_path, text)
+        load(tmp_path, text, strict=True)
     assert (e.value.service, e.value.key) == (service, key)
     assert e.value.file.endswith("compose.yaml")
     assert "\n" not in str(e.value)
@@ -604,3 +605,10 @@ def test_corpus_scalar_text_and_variables():
     vllm = p.services["vllm-service"]
     assert vllm.environment["HF_HUB_ENABLE_HF_TRANSFER"] == Template.literal("0")
     assert resolve(parse("${HF_TOKEN:-none}"), p.variables) == "none"
+
+
+def test_unknown_keys_warn_unless_strict(tmp_path):
+    project = load(tmp_path, "services:\n  app: {image: x, bogus: 1}\nbogus_top: 1\n")
+    assert list(project.services) == ["app"]
+    assert any("bogus" in w and "app" in w for w in project.warnings)
+    assert any("bogus_top" in w for w in project.warnings)
