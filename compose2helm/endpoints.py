@@ -161,3 +161,36 @@ class EndpointIndex:
         """Whether text reaches the docker host at a port no service publishes."""
         return any(m.group("port") and self.publisher(int(m.group("port"))) is None
                    for m in self._host_re.finditer(text))
+
+
+def policy_address(name: str, endpoint_variables: dict, index: EndpointIndex, components: dict[str, str],
+                   example: str) -> tuple[str, str] | None:
+    """(address text, service) a policy says an undefined variable stands for, when the file
+    has exactly one service of one of its components."""
+    wanted, url = endpoint_variables[name]
+    for component in wanted:
+        services = [s for s, c in components.items() if c == component]
+        if len(services) == 1:
+            t = index.targets[services[0]]
+            address = f"{t.dns}:{t.ports[0]}" if t.ports else t.dns
+            return url.replace("{address}", address).replace("{host}", t.dns).replace("{example}", example), services[0]
+    return None
+
+
+HOST_SUFFIXES = ("_HOST_IP", "_HOST", "_IP", "_SERVICE_IP", "_NAME")
+
+
+def companion_port(key: str, number: str, addressed: dict[str, str], index: EndpointIndex) -> tuple[str, str] | None:
+    """X_PORT=<published port> beside an X_HOST_IP that names a service: (that service's port,
+    service), or None when the port needs no change."""
+    if not key.endswith("_PORT") or not number.isdigit():
+        return None
+    prefix = key[: -len("_PORT")]
+    service = next((addressed[prefix + s] for s in HOST_SUFFIXES if prefix + s in addressed), None)
+    if service is None:
+        return None
+    target = index.targets[service]
+    port = int(number)
+    if port not in target.ports and port in target.published:
+        return str(target.published[port]), service
+    return None

@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from .accelerators import accelerator
-from .endpoints import EndpointIndex, Target
+from .endpoints import EndpointIndex, Target, companion_port
 from .errors import InputError
 from .findings import (POLICY_ACCELERATOR, POLICY_ENDPOINT, POLICY_IPC, POLICY_NO_MEANING, POLICY_ORDER,
                        POLICY_PROBE, POLICY_UNKNOWN, Finding)
@@ -300,32 +300,20 @@ def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice:
     return v
 
 
-_HOST_SUFFIXES = ("_HOST_IP", "_HOST", "_IP", "_SERVICE_IP", "_NAME")
-
-
 def _port_companions(env: dict[str, str], ctx: Context) -> None:
     """`X_HOST_IP=${host_ip}` with `X_PORT=<published port>`: the port becomes the Service's."""
     for key, text in env.items():
-        if not key.endswith("_PORT"):
-            continue
         value_key = next((k for k in ctx.named if text == value_ref(k)), None)
-        number = ctx.named[value_key] if value_key else text
-        if not number.isdigit():
+        found = companion_port(key, ctx.named[value_key] if value_key else text, ctx.addressed, ctx.index)
+        if found is None:
             continue
-        prefix = key[: -len("_PORT")]
-        service = next((ctx.addressed[prefix + s] for s in _HOST_SUFFIXES if prefix + s in ctx.addressed), None)
-        if service is None:
-            continue
-        target = ctx.index.targets[service]
-        port = int(number)
-        if port not in target.ports and port in target.published:
-            new = str(target.published[port])
-            if value_key:
-                ctx.named[value_key] = new
-            else:
-                env[key] = new
-            ctx.note(f"environment.{key}", "changed",
-                     f"published port {port} of {service} -> its Service port {new}", POLICY_ENDPOINT)
+        new, service = found
+        if value_key:
+            ctx.named[value_key] = new
+        else:
+            env[key] = new
+        ctx.note(f"environment.{key}", "changed", f"published port -> {new}, the Service port of {service}",
+                 POLICY_ENDPOINT)
 
 
 def _override_chart_defaults(v: dict[str, Any], rule: Rule) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import interpolate
 from .accelerators import accelerator
-from .endpoints import HOST, EndpointIndex
+from .endpoints import HOST, EndpointIndex, companion_port, policy_address
 from .model import ComposeProject, Service, Template, Var
 from .probes import healthcheck_probe
 from .quantities import quantity
@@ -70,15 +70,11 @@ class _Resolver:
         return out
 
     def _policy_address(self, name: str) -> str | None:
-        components, url = self.policy.endpoint_variables[name]
-        for component in components:
-            services = [s for s, c in self.components.items() if c == component]
-            if len(services) == 1:
-                t = self.index.targets[services[0]]
-                address = f"{t.dns}:{t.ports[0]}" if t.ports else t.dns
-                self.applied.append((f"{name} names {services[0]}", "policy:endpoint-rewrite"))
-                return url.replace("{address}", address).replace("{host}", t.dns).replace("{example}", self.example)
-        return None
+        found = policy_address(name, self.policy.endpoint_variables, self.index, self.components, self.example)
+        if found is None:
+            return None
+        self.applied.append((f"{name} names {found[1]}", "policy:endpoint-rewrite"))
+        return found[0]
 
     def _parts(self, t: Template, depth: int) -> str:
         out = []
@@ -174,23 +170,14 @@ def compose_record(service: Service, project: ComposeProject, policy: Policy, ru
     return rec
 
 
-_HOST_SUFFIXES = ("_HOST_IP", "_HOST", "_IP", "_SERVICE_IP", "_NAME")
-
-
 def _port_companions(v: dict[str, Any], r: _Resolver, rec: ComposeRecord) -> None:
     """X_PORT=<published port> beside an X_HOST_IP that names a service: that service's port."""
     for fld, text in list(v.items()):
-        if not fld.startswith("env.") or not fld.endswith("_PORT") or not str(text).isdigit():
-            continue
-        prefix = fld[4:-5]
-        service = next((r.addressed[prefix + s] for s in _HOST_SUFFIXES if prefix + s in r.addressed), None)
-        if service is None:
-            continue
-        target = r.index.targets[service]
-        port = int(text)
-        if port not in target.ports and port in target.published:
-            v[fld] = str(target.published[port])
-            rec.applied.append(Applied(fld, text, v[fld], "policy:endpoint-rewrite"))
+        if fld.startswith("env."):
+            found = companion_port(fld[4:], str(text), r.addressed, r.index)
+            if found is not None:
+                v[fld] = found[0]
+                rec.applied.append(Applied(fld, text, v[fld], "policy:endpoint-rewrite"))
 
 
 # --- Kubernetes side -------------------------------------------------------------------------

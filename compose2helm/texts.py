@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import interpolate
-from .endpoints import HOST, EndpointIndex, Rewrite
+from .endpoints import HOST, EndpointIndex, Rewrite, policy_address
 from .findings import (POLICY_ENDPOINT, POLICY_EXTERNAL, POLICY_PROXY, POLICY_SECRET, POLICY_VALUE, Finding)
 from .model import Template, Var
 from .rules import Policy
@@ -126,18 +126,14 @@ def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
 
 def _rule_address(name: str, ctx: Context, where: str = "") -> str | None:
     """The address a policy says an undefined variable stands for, when the file has that component."""
-    components, url = ctx.policy.endpoint_variables[name]
-    for component in components:
-        services = [s for s, c in ctx.components.items() if c == component]
-        if len(services) == 1:
-            target = ctx.index.targets[services[0]]
-            address = f"{target.dns}:{target.ports[0]}" if target.ports else target.dns
-            text = url.replace("{address}", address).replace("{host}", target.dns).replace("{example}", ctx.example)
-            ctx.note(f"${{{name}}}", "changed", f"undefined {name} names {services[0]}: {text}", POLICY_ENDPOINT)
-            if where.startswith("environment."):
-                ctx.addressed.setdefault(where.split(".", 1)[1], services[0])
-            return text
-    return None
+    found = policy_address(name, ctx.policy.endpoint_variables, ctx.index, ctx.components, ctx.example)
+    if found is None:
+        return None
+    text, service = found
+    ctx.note(f"${{{name}}}", "changed", f"undefined {name} names {service}: {text}", POLICY_ENDPOINT)
+    if where.startswith("environment."):
+        ctx.addressed.setdefault(where.split(".", 1)[1], service)
+    return text
 
 
 def convert(t: Template, ctx: Context, key: str, where: str) -> str:
