@@ -212,7 +212,9 @@ def env_entry(key: str, t: Template | None, ctx: Context,
                  POLICY_SECRET)
         return "secretEnv", convert(t, ctx, key, where)
     named = named_for_env(key)
-    if named is not None and not is_address(t, ctx):
+    # A rule's value takes the whole env var only when it is one variable or plain text; a
+    # mix (`x-${LLM_MODEL_ID}`) keeps its text and each variable becomes a value of its own.
+    if named is not None and (single is not None or t.is_literal()) and not is_address(t, ctx):
         if single is not None and single.name == named:
             ctx.same_name.add(named)
         return "env", ctx.name_value(named, literal_text(t, ctx), where)

@@ -343,3 +343,17 @@ def test_overlay_files_merge_like_compose(tmp_path):
     assert r.plan.overlay_name == "xeon"
     env = r.plan.megaservice().values["env"]
     assert env == {"A": "1", "TELEMETRY_ENDPOINT": "http://{{ .Release.Name }}-all-in-one:4318/v1/traces"}
+
+
+def test_rule_value_inside_a_longer_text_keeps_the_text(tmp_path):
+    """`LLM_MODEL_ID: x-${LLM_MODEL_ID}-y`: the variable becomes the value, the text stays (found
+    by the property tests: the whole string used to become the value)."""
+    base = tmp_path / "Ex" / "docker" / "gaudi"
+    base.mkdir(parents=True)
+    (base / "compose.yaml").write_text(
+        "services:\n  tgi:\n    image: ghcr.io/huggingface/tgi-gaudi:2.0.1\n"
+        "    environment:\n      LLM_MODEL_ID: x-${LLM_MODEL_ID}-y\n")
+    r = convert([base / "compose.yaml"], tmp_path / "out")
+    tgi = next(i for i in r.plan.instances if i.service == "tgi")
+    assert tgi.values["env"]["LLM_MODEL_ID"] == "x-{{ .Values.LLM_MODEL_ID }}-y"
+    assert r.ok
