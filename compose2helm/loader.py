@@ -8,6 +8,7 @@ keeping meaning-carrying strings (environment, command, ...) as Templates.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import importlib.util
 import json
@@ -27,10 +28,11 @@ from .model import (ComposeProject, Deploy, DeviceRequest, Healthcheck, Port, Se
 
 
 def load_project(files: list[Path], env_files: Iterable[Path] = (),
-                 environ: dict[str, str] | None = None) -> ComposeProject:
+                 environ: dict[str, str] | None = None, *, strict: bool = False) -> ComposeProject:
     """Load `-f` files in order; env files (later wins) then `environ` give the variables.
 
     environ=None means the process environment is NOT read, so output is deterministic.
+    Unknown top-level and service keys are dropped with a warning, or fatal when `strict`.
     """
     files = [Path(f) for f in files]
     if not files:
@@ -43,7 +45,7 @@ def load_project(files: list[Path], env_files: Iterable[Path] = (),
         warnings += notes
     if environ is not None:
         variables.update({k: Template.literal(v) for k, v in environ.items()})
-    ld = _Loader(variables, warnings)
+    ld = _Loader(variables, warnings, strict)
     ld.env_files = [Path(f) for f in env_files]
 
     services: dict[str, dict] = {}
@@ -79,7 +81,48 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _TEXT_TAGS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
 
 
+# Compose reads YAML 1.2 (core schema); PyYAML resolves plain scalars as YAML 1.1 does, where
+# `restart: no` is False, `22:22` is the sexagesimal 1342, `017` is octal and `2024-01-01` a date.
+# The resolvers below give YAML 1.2's reading: only true/false are booleans, ints are decimal,
+# 0o octal or 0x hex, no timestamps; everything else is a string.
+_YAML12_IMPLICIT = [
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("tag:yaml.org,2002:float",
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    (_MERGE_TAG, r"^(?:<<)$", ["<"]),
+]
+
+
+def _yaml12_resolvers() -> dict:
+    table: dict = {}
+    for tag, regexp, first in _YAML12_IMPLICIT:
+        for ch in first:
+            table.setdefault(ch, []).append((tag, re.compile(regexp)))
+    return table
+
+
 class _YamlLoader(yaml.SafeLoader):
+    yaml_implicit_resolvers = _yaml12_resolvers()
+
+    def construct_yaml_int(self, node):
+        text = self.construct_scalar(node)
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        if text.startswith("0x"):
+            return int(text[2:], 16)
+        return int(text, 10)
+
+    def construct_yaml_float(self, node):
+        text = self.construct_scalar(node).lower()
+        if text.endswith(".inf"):
+            return float("-inf") if text.startswith("-") else float("inf")
+        if text == ".nan":
+            return float("nan")
+        return float(text)
+
     def flatten_mapping(self, node):
         """`<<:` merges: own keys beat merged ones, earlier merge sources beat later ones.
 
@@ -102,6 +145,13 @@ class _YamlLoader(yaml.SafeLoader):
         node.value = merged + own
 
 
+_YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_int)
+_YamlLoader.add_constructor("tag:yaml.org,2002:float", _YamlLoader.construct_yaml_float)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _prepare_nodes(node: yaml.Node, seen: set[int]) -> None:
     """Check the node graph for duplicate keys and keep environment scalars' text.
 
@@ -114,6 +164,11 @@ def _prepare_nodes(node: yaml.Node, seen: set[int]) -> None:
     if id(node) in seen:
         return
     seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode) and (m := _SURROGATE.search(node.value)):
+        # `"\ud83d"` escapes: PyYAML keeps the lone UTF-16 half, compose's parser refuses it.
+        raise yaml.constructor.ConstructorError(
+            None, None, f"invalid Unicode escape \\u{ord(m.group()):04x} (a UTF-16 surrogate); write the "
+            "character itself or use \\U with 8 hex digits", node.start_mark)
     if isinstance(node, yaml.MappingNode):
         keys = set()
         for idx, (k, v) in enumerate(node.value):
@@ -122,6 +177,7 @@ def _prepare_nodes(node: yaml.Node, seen: set[int]) -> None:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"duplicate key {k.value!r}", k.start_mark)
                 keys.add(k.value)
+            _prepare_nodes(k, seen)
             _prepare_nodes(v, seen)
             if isinstance(k, yaml.ScalarNode) and k.value == "environment" \
                     and isinstance(v, yaml.MappingNode):
@@ -175,6 +231,58 @@ def _validator():
 
 
 _LAX = ("unevaluatedProperties", "additionalProperties")
+# What compose accepts as a service name (the schema's pattern); it must also give a DNS label.
+_SERVICE_NAME = re.compile(r"[a-zA-Z0-9._-]+")
+
+
+def _check_service_name(name: Any, path: Path) -> None:
+    """Service names become object and chart names: `../../etc`, `..` or `a b` are refused first."""
+    if not isinstance(name, str):
+        raise InputError(f"service name {name!r} is not a string (quote it)", path, str(name))
+    if not _SERVICE_NAME.fullmatch(name) or not re.search(r"[a-zA-Z0-9]", name):
+        raise InputError("invalid service name: only letters, digits, '.', '_' and '-' are allowed, "
+                         "with at least one letter or digit", path, name)
+
+
+def _check_keys_are_strings(doc: dict, path: Path) -> None:
+    """YAML allows `1:` or `true:` as keys; compose (and the schema check) needs strings."""
+    def walk(node: Any, where: list) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if not isinstance(k, str):
+                    service = str(where[1]) if len(where) >= 2 and where[0] == "services" else None
+                    rest = where[2:] if service is not None else where
+                    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest).lstrip(".")
+                    raise InputError(f"mapping key {k!r} is not a string (quote it)", path, service,
+                                     key or None)
+                at_top = not where or (len(where) == 2 and where[0] == "services")
+                if not (at_top and k.startswith("x-")):             # extensions are free-form
+                    walk(v, where + [k])
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, where + [i])
+    walk(doc, [])
+
+
+@functools.lru_cache(maxsize=1)
+def _known_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """The top-level and the service keys the compose-spec schema names."""
+    schema = _validator().schema
+    defs = schema.get("$defs") or schema.get("definitions") or {}
+
+    def props(node: dict, seen: frozenset = frozenset()) -> set[str]:
+        out = set(node.get("properties") or {})
+        for sub in node.get("allOf", []) + node.get("anyOf", []) + node.get("oneOf", []):
+            out |= props(sub, seen)
+        ref = node.get("$ref")
+        if ref and ref not in seen and ref.startswith("#/"):
+            target = schema
+            for part in ref[2:].split("/"):
+                target = target[part]
+            out |= props(target, seen | {ref})
+        return out
+
+    return frozenset(props(schema)), frozenset(props(defs["service"]))
 
 
 def _validate(doc: dict, path: Path) -> None:
@@ -198,19 +306,21 @@ def _validate(doc: dict, path: Path) -> None:
     service = None
     if len(where) >= 2 and where[0] == "services":
         service, where = str(where[1]), where[2:]
+    msg = err.message if len(err.message) <= 200 else err.message[:200] + "..."
     if err.validator in _LAX and (m := re.search(r"'([^']+)'", err.message)):
         where.append(m.group(1))
+        msg = "unknown key"
     key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where).lstrip(".") or None
-    msg = err.message if len(err.message) <= 200 else err.message[:200] + "..."
     raise InputError(f"not valid compose: {msg}", path, service, key)
 
 
 # --- include, extends and -f merging (on raw mappings) -------------------------------------------
 
 class _Loader:
-    def __init__(self, variables: dict[str, Template], warnings: list[str]):
+    def __init__(self, variables: dict[str, Template], warnings: list[str], strict: bool = False):
         self.variables = variables
         self.warnings = warnings
+        self.strict = strict
         self.env_files: list[Path] = []
         self._docs: dict[Path, dict] = {}
 
@@ -227,12 +337,36 @@ class _Loader:
                 doc.pop("services", None)
             elif not isinstance(doc["services"], dict):
                 raise InputError("services is not a mapping", file=path, key="services")
+            for name in doc.get("services") or {}:
+                _check_service_name(name, path)
             for name, svc in (doc.get("services") or {}).items():
                 if not isinstance(svc, dict):
                     raise InputError("service is not a mapping", path, str(name))
+            _check_keys_are_strings(doc, path)
+            self._unknown_keys(doc, path)
             _validate(doc, path)
             self._docs[real] = doc
         return self._docs[real]
+
+    def _unknown_keys(self, doc: dict, path: Path) -> None:
+        """Keys the compose spec does not know: warned about and dropped, or fatal when strict.
+
+        Only top-level and service keys; anything deeper stays a schema error.
+        """
+        top, service = _known_keys()
+        found = [(None, k, doc, top) for k in doc]
+        for name, svc in (doc.get("services") or {}).items():
+            found += [(name, k, svc, service) for k in svc]
+        for name, key, where, known in found:
+            if key in known or key.startswith("x-"):
+                continue
+            hint = difflib.get_close_matches(key, known, n=1)
+            what = "unknown top-level key" if name is None else "unknown service key"
+            err = InputError(what + (f" (did you mean {hint[0]!r}?)" if hint else ""), path, name, key)
+            if self.strict:
+                raise err
+            self.warnings.append(f"{err}; ignored")
+            del where[key]
 
     def interp(self, value: Any, path: Path, service: str | None, key: str) -> str:
         try:
@@ -576,6 +710,9 @@ class _Normaliser:
                 self.warnings.append(f"{self.file}: service {self.name!r}: optional env_file "
                                      f"{path} not found")
                 continue
+            if not path.is_file():
+                raise InputError(f"env_file {path} {'is not a file' if path.exists() else 'not found'}",
+                                 key="env_file")
             values, notes = read_env_file(path)
             self.warnings += notes
             for k, t in values.items():
@@ -584,6 +721,8 @@ class _Normaliser:
 
     def ports(self, p: Any) -> Port:
         if isinstance(p, dict):
+            if p.get("target") is None:
+                raise InputError("a long-form port needs a target", key="ports")
             return Port(target=self.port(p.get("target"), "ports"),
                         published=self.port(p.get("published") or "", "ports", allow_empty=True),
                         protocol=self.s(p.get("protocol") or "tcp").lower(),
