@@ -90,10 +90,11 @@ class _Resolver:
     def _var(self, v: Var, depth: int) -> str:
         if self.policy.is_host_variable(v.name):
             return HOST
-        if self.policy.is_secret(v.name):
-            self.applied.append((f"{v.name} is set at install time", "policy:secret-by-name"))
-            return ""
         definition = interpolate.lookup(v.name, self.project.variables)
+        if self.policy.is_secret(v.name):
+            # Its value is set at install time: as far as the chart's defaults go, it is unset.
+            self.applied.append((f"{v.name} is set at install time", "policy:secret-by-name"))
+            definition = None
         if definition is not None and depth < 8:
             text = self._parts(definition, depth + 1)
             if v.name in self.policy.endpoint_variables and self.index.unpublished_host_port(text):

@@ -119,7 +119,7 @@ def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
         default_text = _flatten(v.arg, ctx, where, depth + 1)
         if ctx.index.mentions_service(default_text):
             return default_text
-    default = interpolate.resolve(Template((v,)), ctx.variables)
+    default = interpolate.resolve(Template((v,)), public(ctx))
     ctx.same_name.add(v.name)
     return ctx.name_value(v.name, default, where, secret=p.is_secret(v.name))
 
@@ -160,9 +160,15 @@ def convert(t: Template, ctx: Context, key: str, where: str) -> str:
     return new
 
 
+def public(ctx: Context) -> dict[str, Template]:
+    """The variables whose values may be written into a chart: secrets count as unset, so a
+    default like ${A:-${HF_TOKEN}} never carries a token into values."""
+    return {k: v for k, v in ctx.variables.items() if not ctx.policy.is_secret(k)}
+
+
 def literal_text(t: Template, ctx: Context) -> str:
     """Interpolated with env file and compose defaults (for values that are plain data)."""
-    return interpolate.resolve(t, ctx.variables)
+    return interpolate.resolve(t, public(ctx))
 
 
 def is_single_var(t: Template | None) -> Var | None:

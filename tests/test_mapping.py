@@ -357,3 +357,20 @@ def test_rule_value_inside_a_longer_text_keeps_the_text(tmp_path):
     tgi = next(i for i in r.plan.instances if i.service == "tgi")
     assert tgi.values["env"]["LLM_MODEL_ID"] == "x-{{ .Values.LLM_MODEL_ID }}-y"
     assert r.ok
+
+
+def test_secret_inside_a_default_never_reaches_values(tmp_path):
+    """${A:-${HF_TOKEN:-none}} with HF_TOKEN in the env file: the value's default is as if the
+    token were unset, and the token is written nowhere (found by the property tests)."""
+    base = tmp_path / "Ex" / "docker" / "xeon"
+    base.mkdir(parents=True)
+    (base / "compose.yaml").write_text(
+        "services:\n  a:\n    image: opea/chatqna:latest\n"
+        "    environment:\n      - LLM_MODEL_ID=${LLM_MODEL_ID:-${HF_TOKEN:-none}}\n")
+    (base / "set_env.env").write_text("HF_TOKEN=hf_planted_secret\n")
+    r = convert([base / "compose.yaml"], tmp_path / "out")
+    assert r.ok
+    assert r.plan.megaservice().values["LLM_MODEL_ID"] == "none"
+    for f in (tmp_path / "out").rglob("*"):
+        if f.is_file():
+            assert "hf_planted_secret" not in f.read_text(), f
