@@ -42,7 +42,7 @@ from typing import Any
 from unittest import mock
 
 import yaml
-from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 
 from compose2helm import convert as convert_module
@@ -743,8 +743,10 @@ def test_convert_without_helm(doc, example, platform):
         try:
             result = convert([src], out, lint=False, verify=False, rules=RULES)
         except InputError as e:
+            event("outcome: InputError")
             _check_input_error(e, inputs)
             return
+        event("outcome: converted")
         assert _STUB_CALLS, "convert no longer renders through convert.render_chart: the stub does not apply"
         assert result.ok
         assert result.changed
@@ -777,8 +779,10 @@ def test_convert_full(doc, example, platform):
         try:
             result = convert([src], out, rules=RULES)
         except InputError as e:
+            event("outcome: InputError")
             _check_input_error(e, inputs)
             return
+        event("outcome: converted")
         details = {"lint": result.lint_errors,
                    "verification": result.verification.as_dict() if result.verification else None}
         assert result.ok, json.dumps(details, indent=1, default=str)[:6000]
