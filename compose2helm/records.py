@@ -92,8 +92,11 @@ class _Resolver:
             return HOST
         definition = interpolate.lookup(v.name, self.project.variables)
         if self.policy.is_secret(v.name):
-            # Its value is set at install time: as far as the chart's defaults go, it is unset.
+            # Its value is set at install time: used directly it renders empty; inside another
+            # variable's default it counts as unset (the conversion does the same).
             self.applied.append((f"{v.name} is set at install time", "policy:secret-by-name"))
+            if depth == 0:
+                return ""
             definition = None
         if definition is not None and depth < 8:
             text = self._parts(definition, depth + 1)

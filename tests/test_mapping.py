@@ -374,3 +374,13 @@ def test_secret_inside_a_default_never_reaches_values(tmp_path):
     for f in (tmp_path / "out").rglob("*"):
         if f.is_file():
             assert "hf_planted_secret" not in f.read_text(), f
+
+
+def test_default_of_a_secret_variable_used_directly_verifies(tmp_path):
+    base = tmp_path / "Ex" / "docker" / "xeon"
+    base.mkdir(parents=True)
+    (base / "compose.yaml").write_text(
+        "services:\n  a:\n    image: opea/chatqna:latest\n    environment:\n      D: ${DB_PASSWORD:-b}\n")
+    r = convert([base / "compose.yaml"], tmp_path / "out")
+    assert r.ok
+    assert "D" in r.plan.megaservice().values["secretEnv"]
