@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import textwrap
+
 import pytest
 import yaml
 
@@ -20,3 +22,21 @@ def manifest_objects(path: Path) -> list[dict]:
 
 def by_kind(objs: list[dict], kind: str) -> dict[str, dict]:
     return {o["metadata"]["name"]: o for o in objs if o.get("kind") == kind}
+
+
+def plan_of(tmp_path: Path, text: str, env: str | None = None, platform: str = "xeon"):
+    """The conversion plan of a one-file compose project (with an optional set_env.env)."""
+    from compose2helm.loader import load_project
+    from compose2helm.mapping import plan_project
+    from compose2helm.rules import load_rules
+
+    src = tmp_path / "Ex" / "docker" / platform / "compose.yaml"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text(textwrap.dedent(text))
+    env_files = []
+    if env is not None:
+        (src.parent / "set_env.env").write_text(textwrap.dedent(env))
+        env_files = [src.parent / "set_env.env"]
+    project = load_project([src], env_files)
+    return plan_project(project, load_rules(), example="Ex", chart="ex", platform=platform, variant="",
+                        sources=["x"])

@@ -4,19 +4,17 @@ GenAIExamples corpus converted with them."""
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from compose2helm.convert import prepare
 from compose2helm.layout import OVERLAY_NAMES
-from compose2helm.loader import load_project
-from compose2helm.mapping import plan_project, referenced_variables
+from compose2helm.mapping import referenced_variables
 from compose2helm.names import is_dns_label
 from compose2helm.rules import load_rules
 
-from conftest import CORPUS, needs_shared
+from conftest import CORPUS, needs_shared, plan_of
 
 RULES = load_rules()
 
@@ -195,15 +193,7 @@ def test_model_ids_are_the_genaiinfra_values():
 # --- accelerators and endpoint hints, on small compose files ---------------------------------
 
 def _plan(tmp_path: Path, text: str, env: str | None = None):
-    src = tmp_path / "Ex" / "docker" / "xeon" / "compose.yaml"
-    src.parent.mkdir(parents=True, exist_ok=True)
-    src.write_text(textwrap.dedent(text))
-    env_files = []
-    if env is not None:
-        (src.parent / "set_env.env").write_text(textwrap.dedent(env))
-        env_files = [src.parent / "set_env.env"]
-    project = load_project([src], env_files)
-    return plan_project(project, RULES, example="Ex", chart="ex", platform="xeon", variant="", sources=["x"])
+    return plan_of(tmp_path, text, env)
 
 
 def _limits(plan, service):

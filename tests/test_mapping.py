@@ -9,25 +9,11 @@ import yaml
 
 from compose2helm.convert import convert
 from compose2helm.layout import place, variant_of
-from compose2helm.loader import load_project
-from compose2helm.mapping import plan_project
 from compose2helm.rules import load_rules, split_image
 
-from conftest import by_kind, manifest_objects
+from conftest import by_kind, manifest_objects, plan_of
 
 RULES = load_rules()
-
-
-def plan_of(tmp_path: Path, text: str, env: str | None = None, platform: str = "xeon"):
-    src = tmp_path / "Ex" / "docker" / platform / "compose.yaml"
-    src.parent.mkdir(parents=True, exist_ok=True)
-    src.write_text(textwrap.dedent(text))
-    env_files = []
-    if env is not None:
-        (src.parent / "set_env.env").write_text(textwrap.dedent(env))
-        env_files = [src.parent / "set_env.env"]
-    project = load_project([src], env_files)
-    return plan_project(project, RULES, example="Ex", chart="ex", platform=platform, variant="", sources=["x"])
 
 
 def inst(plan, service):
