@@ -65,6 +65,8 @@ def convert(
     dry_run: bool = typer.Option(False, "--dry-run", help="Do everything but write: list the files that would "
                                  "change."),
     strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
+    force: bool = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand "
+                               "(or files compose2helm did not write)."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list every finding and every explained "
@@ -79,7 +81,7 @@ def convert(
     result = run(list(files) + list(extra), out, env_files=list(env_file) or None, example=example,
                  platform=platform, variant=variant, release=release, mappings=list(mappings),
                  verify=not no_verify, kube_version=kube_version, gmc=gmc or gmc_crd is not None, gmc_crd=gmc_crd,
-                 layout=layout, dry_run=dry_run, strict=strict,
+                 layout=layout, dry_run=dry_run, strict=strict, force=force,
                  **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(convert_json(result), indent=2))
@@ -141,6 +143,8 @@ def migrate(
     dry_run: bool = typer.Option(False, "--dry-run", help="Convert in a scratch copy and list the files that "
                                  "would change under --out."),
     strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
+    force: bool = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand "
+                               "(or files compose2helm did not write)."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the summary only."),
 ) -> None:
@@ -153,7 +157,7 @@ def migrate(
     with migrate_progress(enabled=output_format == "text" and not quiet) as progress:
         report = run(root, out, jobs=jobs, progress=progress, mappings=list(mappings), kube_version=kube_version,
                      into_examples=into_examples, layout=layout, dry_run=dry_run, strict=strict,
-                     **_chart_version(chart_version))
+                     force=force, **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:

@@ -95,7 +95,7 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
             lint: bool = True, verify: bool = True, kube_version: str | None = None,
             chart_version: str = CHART_VERSION, gmc: bool = False,
             gmc_crd: Path | None = None, layout: str = "flat", dry_run: bool = False,
-            strict: bool = False) -> ConvertResult:
+            strict: bool = False, force: bool = False) -> ConvertResult:
     prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
                        release=release, mappings=mappings, rules=rules, strict=strict)
     placement, project, plan, rules, release = (prepared.placement, prepared.project, prepared.plan,
@@ -114,7 +114,7 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
     manifest_rel = f"manifests/{plan.example}/{plan.overlay_name}/{plan.chart}.yaml"
 
     clock = prepared.clock
-    with Staging(out) as stage:
+    with Staging(out, force=force) as stage:
       with clock("charts"):
         charts = _common_charts(plan, rules, nested, layout)
         for component, rule in charts.items():
@@ -164,20 +164,10 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
         for rel in [r for r in stage.files if r.startswith("helm-charts/common/")]:
             if rel.split("/")[2] not in charts:
                 del stage.files[rel]
-        changed = _would_change(stage) if dry_run else stage.commit()
+        changed = stage.pending() if dry_run else stage.commit()
     return ConvertResult(plan, placement, release, list(env_files), changed, manifest_rel, lint_report,
                          list(project.warnings), verification, gmc_files, gmc_problems, dict(clock.seconds),
                          dry_run)
-
-
-def _would_change(stage: Staging) -> list[str]:
-    """--dry-run: the files a commit would write, without writing them."""
-    out = []
-    for rel, text in sorted(stage.files.items()):
-        dest = stage.out / rel
-        if not (dest.is_file() and dest.read_text(encoding="utf-8") == text):
-            out.append(rel)
-    return out
 
 
 class Clock:

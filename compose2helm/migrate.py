@@ -191,7 +191,7 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
     outcomes.sort(key=lambda o: o.file)
     report = MigrateReport(str(root), outcomes)
     if into_examples:
-        report.into_examples = write_into_examples(report, root, out)
+        report.into_examples = write_into_examples(report, root, out, force=options.get("force", False))
     return report
 
 
@@ -213,13 +213,13 @@ def _dry_run(root: Path, out: Path, **kwargs: Any) -> MigrateReport:
     return report
 
 
-def write_into_examples(report: MigrateReport, root: Path, out: Path) -> list[str]:
+def write_into_examples(report: MigrateReport, root: Path, out: Path, *, force: bool = False) -> list[str]:
     """The RFC's last step: each example gets its Kubernetes files, where GenAIExamples keeps
     them: <Ex>/kubernetes/manifests/<platform>/<ex>[-<variant>].yaml and the GMConnector as
     <Ex>/kubernetes/<ex>[_<variant>]_<platform>.yaml. Nothing else in the tree is touched."""
     from .output import Staging
 
-    with Staging(root) as stage:
+    with Staging(root, force=force) as stage:
         for o in report.outcomes:
             if o.status not in ("verified", "unverified") or not o.example_dir:
                 continue

@@ -1,6 +1,9 @@
-"""Build output in a scratch directory beside the destination, then move it into place.
+"""Build output in a scratch directory, then move it into place.
 
-Nothing is half-written: a failure before commit() leaves the output tree as it was.
+Nothing is half-written: a failure before commit() leaves the output tree as it was, and
+commit() checks every destination before it writes any. Each file is stamped (stamp.py); a
+destination whose stamp no longer matches its content was edited by hand and is only
+overwritten with force, as is a file at a generated path that carries no stamp at all.
 """
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import tempfile
 from pathlib import Path
 
 from .errors import InputError
+from .scratch import scratch_root
+from .stamp import stamp, state
 
 
 def _check_directory(out: Path) -> None:
@@ -23,12 +28,14 @@ def _check_directory(out: Path) -> None:
 
 
 class Staging:
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, *, force: bool = False):
         self.out = Path(out)
+        self.force = force
         _check_directory(self.out)
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            self.root = Path(tempfile.mkdtemp(prefix=".compose2helm-", dir=self.out))
+            # Memory-backed scratch when there is one: Helm reads the staged charts many times.
+            self.root = Path(tempfile.mkdtemp(prefix=".compose2helm-", dir=scratch_root() or self.out))
         except OSError as e:
             raise InputError(f"cannot create the output directory: {e.strerror or e}", file=self.out) from None
         self.files: dict[str, str] = {}
@@ -39,16 +46,22 @@ class Staging:
             raise InputError(f"refusing to write outside the output directory: {rel}", file=self.out)
         path = self.root / rel_path
         path.parent.mkdir(parents=True, exist_ok=True)
+        text = stamp(rel, text)
         path.write_text(text, encoding="utf-8")
         self.files[rel] = text
 
     def path(self, rel: str) -> Path:
         return self.root / rel
 
+    def pending(self) -> list[str]:
+        """The staged files whose destination is missing or differs."""
+        return [rel for rel, text in sorted(self.files.items()) if _current(self.out / rel) != text]
+
     def commit(self) -> list[str]:
-        """Move every staged file into place; returns the paths that changed."""
+        """Write every changed file into place; returns the paths that changed."""
         root = self.out.resolve()
-        for rel in sorted(self.files):   # check everything before moving anything
+        changed = self.pending()
+        for rel in sorted(self.files):   # check everything before writing anything
             dest = self.out / rel
             if root not in dest.resolve().parents:
                 raise InputError(f"{rel} resolves outside the output directory (a symlink?)", file=self.out)
@@ -57,15 +70,33 @@ class Staging:
             for parent in Path(rel).parents:
                 if parent != Path(".") and (self.out / parent).exists() and not (self.out / parent).is_dir():
                     raise InputError(f"{parent.as_posix()} is a file; cannot write {rel} under it", file=self.out)
-        changed = []
-        for rel in sorted(self.files):
+        if not self.force:
+            self._refuse_hand_edits(changed)
+        for rel in changed:
             dest = self.out / rel
-            if dest.is_file() and dest.read_text(encoding="utf-8") == self.files[rel]:
-                continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.root / rel, dest)
-            changed.append(rel)
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                    f.write(self.files[rel])
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, dest)   # each file appears whole or not at all
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return changed
+
+    def _refuse_hand_edits(self, changed: list[str]) -> None:
+        kept = []
+        for rel in changed:
+            text = _current(self.out / rel)
+            if text is not None and state(text) != "generated":
+                kept.append((rel, "was edited by hand since compose2helm wrote it" if state(text) == "edited"
+                             else "was not written by compose2helm"))
+        if kept:
+            rel, why = kept[0]
+            more = f" ({len(kept) - 1} more like it)" if len(kept) > 1 else ""
+            raise InputError(f"{why}; use --force to overwrite it{more}", file=self.out / rel)
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -75,3 +106,13 @@ class Staging:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _current(path: Path) -> str | None:
+    """A destination's text, or None when there is no file (an unreadable one counts as foreign)."""
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""

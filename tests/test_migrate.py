@@ -116,8 +116,12 @@ def test_check_names_stale_missing_and_extra_files(tmp_path):
     assert "-replicaCount: 3" in report.diff and "+replicaCount: 1" in report.diff
     r = run("check", "--root", str(root), "--out", str(out))
     assert r.returncode == 1 and "stale: helm-charts/common/tgi/values.yaml" in r.stdout
-    # revert: up to date again (dependency builds are not output)
-    migrate(root, out)
+    # the hand edit is kept by a plain migrate; --force reverts it: up to date again
+    # (dependency builds are not output)
+    refused = migrate(root, out)
+    assert not refused.ok and "edited by hand" in " ".join(o.reason for o in refused.outcomes)
+    assert "replicaCount: 3" in values.read_text()
+    migrate(root, out, force=True)
     (out / "manifests/ChatQnA/gaudi/extra.yaml").unlink()
     (out / "helm-charts/chatqna/charts").mkdir()
     (out / "helm-charts/chatqna/charts/tgi-0.1.0.tgz").write_bytes(b"x")
