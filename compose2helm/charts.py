@@ -19,7 +19,7 @@ from .chartschema import CONVERSION_KEYS, dumps, schema
 from .chartvalues import BOOLEAN, Val, comment, component_val, global_val, values_yaml, workload_values
 from .plan import ExamplePlan, Instance
 from .rules import Rule
-from .yamlout import dump
+from .yamlout import dump, key as yaml_key
 
 # SemVer, as `helm lint` and `ct lint` want; OPEA's main branch uses "0-latest" (pass it as
 # chart_version: helm lint then warns that it is not SemVer).
@@ -37,6 +37,7 @@ def _env() -> jinja2.Environment:
         comment_start_string="[#", comment_end_string="#]",
         keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined)
     env.filters["shell"] = lambda v: shlex.quote(str(v))
+    env.filters["yaml"] = lambda v: yaml_key(str(v))    # a plain scalar unless YAML would misread it
     env.globals["sources"] = SOURCES
     env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}
     return env
@@ -58,6 +59,7 @@ def _workload_templates(name: str, fullname_expr: str, fullname_doc: str, gated:
         "templates/secret.yaml": _render("secret.yaml.j2", **ctx),
         "templates/deployment.yaml": _render("deployment.yaml.j2", **ctx),
         "templates/service.yaml": _render("service.yaml.j2", **ctx),
+        "templates/storage.yaml": _render("storage.yaml.j2", **ctx),
         "templates/tests/test-pod.yaml": _render("test-pod.yaml.j2", **ctx),
     }
     if gated:   # the umbrella's own workload runs only where an overlay has a megaservice
@@ -81,6 +83,8 @@ def _values_context(rule: Rule, name: str) -> dict[str, Any]:
         "env": dict(rule.default_env),
         "secret_env": dict(rule.default_secret_env),
         "model_path": rule.model_path,
+        "read_only_root": rule.read_only_root,
+        "writable": list(rule.writable),
         "ports": ports,
         "readiness": probes[0] if probes else None,
         "startup": probes[1] if probes else None,
@@ -90,7 +94,8 @@ def _values_context(rule: Rule, name: str) -> dict[str, Any]:
 def _workload_vals(ctx: dict[str, Any]) -> list[Val]:
     return workload_values(image=ctx["image"], named=ctx["named"], args=ctx["args"], ports=ctx["ports"],
                            readiness=ctx["readiness"], startup=ctx["startup"], env=ctx["env"],
-                           secret_env=ctx["secret_env"], model_path=ctx["model_path"])
+                           secret_env=ctx["secret_env"], model_path=ctx["model_path"],
+                           read_only_root=ctx["read_only_root"], writable=ctx["writable"])
 
 
 def _keywords(*words: str) -> list[str]:

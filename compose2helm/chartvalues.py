@@ -12,7 +12,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from .yamlout import dump
+from .yamlout import dump, key
 
 # JSON-schema types.
 STRING = {"type": "string"}
@@ -45,6 +45,7 @@ VOLUME_ITEM = {
         "mountPath": {"type": "string"},
         "medium": {"type": "string", "description": "\"Memory\" for a tmpfs; empty for the node's disk."},
         "readOnly": {"type": "boolean"},
+        "hostPath": {"type": "string", "description": "A host path (a device) instead of an emptyDir."},
     },
     "required": ["name", "mountPath"],
     "additionalProperties": False,
@@ -81,6 +82,34 @@ class Row:
     type: str
     default: Any
     description: str
+
+
+PVC_ITEM = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "mountPath": {"type": "string"},
+        "size": {"type": "string", "description": "Requested storage, e.g. 10Gi."},
+        "storageClassName": {"type": "string", "description": "Storage class; empty for the cluster's default."},
+        "accessMode": {"type": "string", "enum": ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany",
+                                                  "ReadWriteOncePod"]},
+        "readOnly": {"type": "boolean"},
+    },
+    "required": ["name", "mountPath", "size"],
+    "additionalProperties": False,
+}
+
+FILES_ITEM = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "mountPath": {"type": "string"},
+        "files": {"type": "object", "additionalProperties": {"type": "string"}},
+        "subPath": {"type": "string", "description": "Mount this one file of files at mountPath."},
+    },
+    "required": ["name", "mountPath", "files"],
+    "additionalProperties": False,
+}
 
 
 def rows(vals: list[Val] | tuple[Val, ...], prefix: str = "") -> list[Row]:
@@ -126,20 +155,20 @@ def _entry(v: Val, indent: int) -> list[str]:
     pad = " " * indent
     lines = comment(v.doc, indent)
     if v.children:
-        lines.append(f"{pad}{v.key}:")
+        lines.append(f"{pad}{key(v.key)}:")
         for c in v.children:
             lines.extend(_entry(c, indent + 2))
         return lines
     d = v.default
     if isinstance(d, dict) and not d:
-        lines.append(f"{pad}{v.key}: {{}}")
+        lines.append(f"{pad}{key(v.key)}: {{}}")
     elif isinstance(d, list) and not d:
-        lines.append(f"{pad}{v.key}: []")
+        lines.append(f"{pad}{key(v.key)}: []")
     elif isinstance(d, (dict, list)):
-        lines.append(f"{pad}{v.key}:")
+        lines.append(f"{pad}{key(v.key)}:")
         lines.extend(pad + "  " + line for line in dump(d).rstrip("\n").split("\n"))
     else:
-        lines.append(f"{pad}{v.key}: {scalar(d)}")
+        lines.append(f"{pad}{key(v.key)}: {scalar(d)}")
     return lines
 
 
@@ -176,10 +205,13 @@ def global_val() -> Val:
 def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
                     ports: list[dict[str, Any]], readiness: dict | None, startup: dict | None,
                     env: dict[str, str] | None = None, secret_env: dict[str, str] | None = None,
-                    model_path: str = "") -> list[Val]:
+                    model_path: str = "", read_only_root: bool = False,
+                    writable: list[str] | tuple[str, ...] = ()) -> list[Val]:
     """The values of one workload (a common chart, or the umbrella's megaservice)."""
     vals = [
         Val("replicaCount", 1, "Number of pods.", {"type": "integer", "minimum": 0}),
+        Val("daemonSet", False, "One pod on every node (a DaemonSet, compose deploy.mode: global) instead of "
+                                "replicaCount pods.", BOOLEAN),
         Val("image", doc="The container image.", children=(
             Val("repository", image["repository"], "Image repository (registry and path, no tag).", STRING),
             Val("pullPolicy", "IfNotPresent", "When the kubelet pulls the image: Always, IfNotPresent or Never.",
@@ -221,17 +253,32 @@ def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
                           "wins over the global settings.", STRING),
         Val("shmSize", "", "Size of /dev/shm (a memory-backed emptyDir), e.g. 1Gi; empty for the runtime's "
                            "default.", STRING),
-        Val("extraVolumes", [], "Scratch volumes (emptyDir): [{name, mountPath, medium, readOnly}].",
+        Val("extraVolumes", [], "Scratch volumes (emptyDir): [{name, mountPath, medium, readOnly}]; with "
+                                "hostPath, a host device (only converted with --allow host-devices).",
             {"type": "array", "items": VOLUME_ITEM}),
+        Val("persistence", [], "PersistentVolumeClaims of this chart, one per compose named volume: [{name, "
+                               "mountPath, size, storageClassName, accessMode, readOnly}]; each claim is "
+                               "<fullname>-<name>.", {"type": "array", "items": PVC_ITEM}),
+        Val("configFiles", [], "Files from the compose folder, in a ConfigMap <fullname>-<name> each: [{name, "
+                               "mountPath, files: {file name: content}, subPath}]; subPath mounts one file.",
+            {"type": "array", "items": FILES_ITEM}),
+        Val("writablePaths", list(writable), "Paths the container writes to although its root filesystem is "
+                                             "read-only: an emptyDir at each.", STRING_LIST),
         Val("workingDir", "", "Working directory of the container; empty for the image's.", STRING),
         Val("podAnnotations", {}, "Annotations of the pods.", OPEN_OBJECT),
         Val("podSecurityContext", {}, "Pod securityContext (a Kubernetes PodSecurityContext).", OPEN_OBJECT),
         Val("securityContext", {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
+            **({"readOnlyRootFilesystem": True} if read_only_root else {}),
             "seccompProfile": {"type": "RuntimeDefault"},
         }, "Container securityContext. Least privilege: no privilege escalation, no capabilities but those "
-           "added, the runtime's default seccomp profile.", OPEN_OBJECT),
+           "added, the runtime's default seccomp profile" + (", a read-only root filesystem (the image allows it; "
+           "writablePaths are the exceptions)" if read_only_root else "") + ".", OPEN_OBJECT),
+        Val("hostIPC", False, "Share the node's IPC namespace (compose ipc: host). Off: only converted with "
+                              "--allow host-ipc.", BOOLEAN),
+        Val("hostNetwork", False, "Use the node's network (compose network_mode: host). Off: only converted "
+                                  "with --allow host-network.", BOOLEAN),
         Val("resources", {}, "Container resources (requests, limits). Device-plugin resources go here too, e.g. "
                              "limits: {habana.ai/gaudi: 1}.", OPEN_OBJECT),
         Val("readinessProbe", readiness or {}, "Readiness probe (a Kubernetes Probe); the platform overlays "
@@ -242,7 +289,11 @@ def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
         Val("nodeSelector", {}, "Node labels the pods must run on.", OPEN_OBJECT),
         Val("tolerations", [], "Tolerations of the pods.", {"type": "array", "items": OPEN_OBJECT}),
         Val("affinity", {}, "Affinity of the pods.", OPEN_OBJECT),
-        Val("testImage", "busybox:1.36", "Image of the `helm test` pod (needs sh, wget and nc).", STRING),
+        Val("waitFor", [], "host:port of services to wait for before the container starts (items pass through "
+                           "tpl): an init container polls each until it accepts connections. Compose's depends_on "
+                           "service_healthy, converted with --wait-for-dependencies.", STRING_LIST),
+        Val("testImage", "busybox:1.36", "Image of the `helm test` pod and of the waitFor init container (needs sh, "
+                                         "wget and nc).", STRING),
         global_val(),
     ]
     return vals

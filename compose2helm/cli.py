@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, VerificationError
 
 app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Turn docker-compose deployments of OPEA GenAIExamples into Helm charts and manifests.")
@@ -65,6 +65,11 @@ def convert(
     dry_run: bool = typer.Option(False, "--dry-run", help="Do everything but write: list the files that would "
                                  "change."),
     strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
+    wait_for_dependencies: bool = typer.Option(False, "--wait-for-dependencies", help="depends_on with "
+                                               "service_healthy: an init container waits for each dependency."),
+    allow: List[str] = typer.Option([], "--allow", help="Carry a privilege compose grants, which is dropped "
+                                    "otherwise (repeatable): privileged, host-ipc, host-network, host-devices, "
+                                    "unconfined."),
     force: bool = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand "
                                "(or files compose2helm did not write)."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
@@ -81,7 +86,8 @@ def convert(
     result = run(list(files) + list(extra), out, env_files=list(env_file) or None, example=example,
                  platform=platform, variant=variant, release=release, mappings=list(mappings),
                  verify=not no_verify, kube_version=kube_version, gmc=gmc or gmc_crd is not None, gmc_crd=gmc_crd,
-                 layout=layout, dry_run=dry_run, strict=strict, force=force,
+                 layout=layout, dry_run=dry_run, strict=strict, force=force, allow=list(allow),
+                 wait_for_dependencies=wait_for_dependencies,
                  **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(convert_json(result), indent=2))
@@ -107,6 +113,12 @@ def verify(
     kube_version: Optional[str] = typer.Option(None, "--kube-version", help="Kubernetes version to validate "
                                                "against (default: the newest known)."),
     no_lint: bool = typer.Option(False, "--no-lint", help="Do not lint the charts."),
+    strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
+    wait_for_dependencies: bool = typer.Option(False, "--wait-for-dependencies", help="depends_on with "
+                                               "service_healthy: an init container waits for each dependency."),
+    allow: List[str] = typer.Option([], "--allow", help="Carry a privilege compose grants, which is dropped "
+                                    "otherwise (repeatable): privileged, host-ipc, host-network, host-devices, "
+                                    "unconfined."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the verdict only."),
 ) -> None:
@@ -118,7 +130,8 @@ def verify(
 
     report = run(list(files) + list(extra), manifests=manifests, out=out, env_files=list(env_file) or None,
                  example=example, platform=platform, variant=variant, release=release, mappings=list(mappings),
-                 kube_version=kube_version, lint=not no_lint)
+                 kube_version=kube_version, lint=not no_lint, strict=strict, allow=list(allow),
+                 wait_for_dependencies=wait_for_dependencies)
     if output_format == "json":
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -143,6 +156,11 @@ def migrate(
     dry_run: bool = typer.Option(False, "--dry-run", help="Convert in a scratch copy and list the files that "
                                  "would change under --out."),
     strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
+    wait_for_dependencies: bool = typer.Option(False, "--wait-for-dependencies", help="depends_on with "
+                                               "service_healthy: an init container waits for each dependency."),
+    allow: List[str] = typer.Option([], "--allow", help="Carry a privilege compose grants, which is dropped "
+                                    "otherwise (repeatable): privileged, host-ipc, host-network, host-devices, "
+                                    "unconfined."),
     force: bool = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand "
                                "(or files compose2helm did not write)."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
@@ -157,7 +175,8 @@ def migrate(
     with migrate_progress(enabled=output_format == "text" and not quiet) as progress:
         report = run(root, out, jobs=jobs, progress=progress, mappings=list(mappings), kube_version=kube_version,
                      into_examples=into_examples, layout=layout, dry_run=dry_run, strict=strict,
-                     force=force, **_chart_version(chart_version))
+                     force=force, allow=list(allow), wait_for_dependencies=wait_for_dependencies,
+                     **_chart_version(chart_version))
     if output_format == "json":
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -237,6 +256,53 @@ def dependency_update(chart: Path = typer.Argument(..., help="Chart directory.")
         typer.echo(f"saved charts/{name}")
 
 
+@app.command()
+def explain(
+    paths: List[Path] = typer.Argument(..., help="Compose file(s), merged as -f does, or directory trees: every "
+                                       "compose file in them, found as migrate finds them."),
+    extra: List[Path] = typer.Option([], "-f", "--file", help="More compose files merged on top (repeatable)."),
+    env_file: List[Path] = typer.Option([], "--env-file", help="Env file(s) or set_env.sh read as data "
+                                        "(default: found beside the file, as convert does)."),
+    example: Optional[str] = typer.Option(None, help="Example name (default: from the path)."),
+    platform: Optional[str] = typer.Option(None, help="Platform, e.g. gaudi (default: from the path)."),
+    variant: Optional[str] = typer.Option(None, help="Variant, e.g. tgi (default: from the file name)."),
+    mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
+    strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
+    show_summary: bool = typer.Option(False, "--summary", help="Print only the counts: services per rule, "
+                                      "generic fallbacks, dropped and changed keys by reason."),
+    output_format: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Per service, the rule that matched and, per compose key, whether it was carried, changed or dropped."""
+    if output_format == "text":
+        output_format = "table"
+    if output_format not in ("table", "json"):
+        _fail(f"--format must be table or json, not {output_format!r}", EXIT_INPUT)
+    from .explain import as_dict, explain_files, explain_tree, print_reports
+    from .rules import load_rules
+
+    files = [p for p in paths if not p.is_dir()]
+    trees = [p for p in paths if p.is_dir()]
+    per_file = {"-f": extra, "--env-file": env_file, "--example": example, "--platform": platform,
+                "--variant": variant}
+    given = [name for name, value in per_file.items() if value]
+    if given and not files:
+        _fail(f"{', '.join(given)} apply to compose files, not to directories", EXIT_INPUT)
+    rules = load_rules(list(mappings))
+    reports = []
+    if files:
+        # Bad input in files named on the command line stops here (exit 2), as convert does.
+        reports.append(explain_files(files + list(extra), env_files=list(env_file) or None, example=example,
+                                     platform=platform, variant=variant, rules=rules, strict=strict))
+    for tree in trees:
+        reports.extend(explain_tree(tree, rules=rules, strict=strict))
+    if output_format == "json":
+        typer.echo(json.dumps(as_dict(reports, summary_only=show_summary), indent=2))
+    else:
+        print_reports(reports, show_summary=show_summary or len(reports) > 1, details=not show_summary)
+    if any(r.status == "rejected" for r in reports):
+        raise typer.Exit(EXIT_VERIFY)
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)   # click returns Exit codes instead of raising here
@@ -244,6 +310,9 @@ def main() -> None:
     except InputError as exc:
         _print_error(str(exc))
         sys.exit(EXIT_INPUT)
+    except VerificationError as exc:
+        _print_error(" ".join(str(exc).split()))
+        sys.exit(EXIT_VERIFY)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.BadParameter, typer.Abort) as exc:   # pragma: no cover - click handles most

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from .charts import CHART_VERSION, Dependency, common_chart, dependencies_of, overlay, umbrella_chart
-from .errors import InputError
+from .errors import InputError, VerificationError
 from .layout import Placement, discover_env_files, place
 from .loader import load_project
 from .mapping import plan_project
@@ -19,6 +19,7 @@ from .model import ComposeProject
 from .names import is_dns_label
 from .output import Staging
 from .plan import ExamplePlan, nesting
+from .privileges import check_opt_ins
 from .render import SAFE_LOADER, lint_chart, manifest_text, render_chart
 from .rules import Rule, RuleSet, load_rules
 
@@ -66,11 +67,16 @@ class Prepared:
 
 def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: str | None = None,
             platform: str | None = None, variant: str | None = None, release: str | None = None,
-            mappings: list[Path] = (), rules: RuleSet | None = None, strict: bool = False) -> Prepared:
+            mappings: list[Path] = (), rules: RuleSet | None = None, strict: bool = False,
+            allow: list[str] | tuple[str, ...] | frozenset[str] = (),
+            wait_for_dependencies: bool = False) -> Prepared:
     files = [Path(f) for f in files]
     if not files:
         raise InputError("no compose file given")
+    allowed = check_opt_ins(allow)
     for f in files:
+        if f.is_dir():
+            raise InputError("is a directory; give a compose file (migrate converts a tree)", file=f)
         if not f.is_file():
             raise InputError("no such file", file=f)
     placement = place(files[0], example, platform, variant)
@@ -83,7 +89,8 @@ def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: 
     sources = [place(f, placement.example, placement.platform, placement.variant).inside for f in files]
     with clock("map"):
         plan = plan_project(project, rules, example=placement.example, chart=placement.chart,
-                            platform=placement.platform, variant=placement.variant, sources=sources)
+                            platform=placement.platform, variant=placement.variant, sources=sources,
+                            allow=allowed, wait_for_dependencies=wait_for_dependencies)
     release = release or plan.chart
     _check_names(plan, release, files[0])
     return Prepared(placement, project, plan, rules, release, list(env_files), clock)
@@ -95,9 +102,13 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
             lint: bool = True, verify: bool = True, kube_version: str | None = None,
             chart_version: str = CHART_VERSION, gmc: bool = False,
             gmc_crd: Path | None = None, layout: str = "flat", dry_run: bool = False,
-            strict: bool = False, force: bool = False) -> ConvertResult:
+            strict: bool = False, force: bool = False, lint_umbrella: bool = True,
+            allow: list[str] | tuple[str, ...] | frozenset[str] = (),
+            wait_for_dependencies: bool = False) -> ConvertResult:
+    """lint_umbrella=False lints the common charts only: migrate lints each umbrella once, as written."""
     prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
-                       release=release, mappings=mappings, rules=rules, strict=strict)
+                       release=release, mappings=mappings, rules=rules, strict=strict, allow=allow,
+                       wait_for_dependencies=wait_for_dependencies)
     placement, project, plan, rules, release = (prepared.placement, prepared.project, prepared.plan,
                                                 prepared.rules, prepared.release)
     env_files = prepared.env_files
@@ -140,11 +151,15 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
       lint_report: dict[str, list[dict[str, Any]]] = {}
       with clock("lint"):
         if lint:
-            for rel in [f"helm-charts/common/{c}" for c in sorted(charts)] + [umbrella_rel]:
+            for rel in [f"helm-charts/common/{c}" for c in sorted(charts)] + [umbrella_rel] * lint_umbrella:
                 lint_report[rel] = lint_chart(stage.path(rel))
       with clock("render"):
         values = yaml.load(overlay_text, Loader=SAFE_LOADER) or {}
-        docs = render_chart(stage.path(umbrella_rel), values, release)
+        try:
+            docs = render_chart(stage.path(umbrella_rel), values, release)
+        except InputError as exc:   # the input was read; what was made of it is wrong
+            raise VerificationError(f"{files[0]}: the chart converted from it does not render: {exc.message}") \
+                from None
         stage.write(manifest_rel, manifest_text(docs))
         gmc_files = _write_gmc(plan, rules, stage, release) if gmc else []
         gmc_problems = _check_gmc(stage, gmc_files[0], gmc_crd) if gmc and gmc_crd else []
@@ -240,7 +255,7 @@ def _existing_umbrella(chart_dir: Path) -> tuple[set[Dependency], dict[str, str]
     meta_file = chart_dir / "Chart.yaml"
     if meta_file.is_file():
         try:
-            meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+            meta = yaml.load(meta_file.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
         except yaml.YAMLError:
             raise InputError("existing chart metadata is not valid YAML", file=meta_file) from None
         for d in meta.get("dependencies") or []:

@@ -152,9 +152,18 @@ def validate_schema(objects: list[dict], kube_version: str | None = None) -> lis
             problems.append(Problem("warning", "schema", label, "",
                                     f"no schema for {api_version}/{kind} in Kubernetes {version}"))
             continue
-        for error in validator.iter_errors(obj):
-            problems.extend(_schema_problems(label, error))
+        key = (version, repr(obj))   # repr tells 1 from 1.0 and True, and keeps key order
+        if key not in _VALIDATED:
+            if len(_VALIDATED) >= 20000:
+                _VALIDATED.clear()
+            _VALIDATED[key] = [p for error in validator.iter_errors(obj) for p in _schema_problems(label, error)]
+        problems.extend(_VALIDATED[key])
     return _sorted(problems)
+
+
+# Objects recur unchanged across the conversions of a migration (a component with the same values
+# renders the same): each distinct object is validated once per process.
+_VALIDATED: dict[tuple[str, str], list[Problem]] = {}
 
 
 def _schema_problems(label: str, error) -> list[Problem]:

@@ -149,6 +149,25 @@ _YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_
 _YamlLoader.add_constructor("tag:yaml.org,2002:float", _YamlLoader.construct_yaml_float)
 
 
+if getattr(yaml, "__with_libyaml__", False):
+    class _CYamlLoader(yaml.cyaml.CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """_YamlLoader's reading with libyaml's parser: the same resolvers, constructors and merges.
+
+        Only a fast path: _read_yaml takes the pure-Python loader whenever this one fails (so every
+        error message stays the same) or the text has tabs (libyaml accepts some PyYAML refuses)."""
+
+        yaml_implicit_resolvers = _YamlLoader.yaml_implicit_resolvers
+        yaml_constructors = _YamlLoader.yaml_constructors
+        flatten_mapping = _YamlLoader.flatten_mapping
+
+        def __init__(self, stream):
+            yaml.cyaml.CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+else:  # pragma: no cover - PyYAML without libyaml
+    _CYamlLoader = None
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -206,6 +225,18 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read file: {getattr(e, 'strerror', None) or e}", file=path)
+    if _CYamlLoader is not None and "\t" not in text:
+        loader = _CYamlLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _prepare_nodes(node, set())
+            return loader.construct_document(node)
+        except Exception:  # noqa: BLE001 - the pure-Python loader below says what is wrong
+            pass
+        finally:
+            loader.dispose()
     loader = _YamlLoader(text)
     try:
         node = loader.get_single_node()
@@ -569,7 +600,7 @@ class _Normaliser:
         self.vars, self.file, self.name, self.warnings = variables, file, name, warnings
 
     def service(self, raw: dict) -> Service:
-        s = Service(name=self.name, file=self.file)
+        s = Service(name=self.name, file=self.file, keys=tuple(sorted(map(str, raw))))
         # env_file first so that `environment` overrides it, whatever the key order.
         for key in sorted(raw, key=lambda k: k != "env_file"):
             try:

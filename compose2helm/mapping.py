@@ -7,8 +7,9 @@ from typing import Any
 from .accelerators import accelerator
 from .endpoints import EndpointIndex, Target, companion_port
 from .errors import InputError
-from .findings import (POLICY_ACCELERATOR, POLICY_ENDPOINT, POLICY_IPC, POLICY_NO_MEANING, POLICY_ORDER,
-                       POLICY_PROBE, POLICY_UNKNOWN, Finding)
+from .findings import (POLICY_ACCELERATOR, POLICY_ENDPOINT, POLICY_NO_MEANING, POLICY_ORDER, POLICY_PROBE,
+                       POLICY_UNKNOWN, POLICY_WORKLOAD, Finding)
+from .privileges import security_values
 from .model import ComposeProject, Service, Template
 from .names import dns_label
 from .plan import ExamplePlan, Instance
@@ -67,7 +68,8 @@ def _port_entries(ports: list[int], rule: Rule) -> list[dict[str, Any]]:
 
 
 def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart: str, platform: str,
-                 variant: str, sources: list[str]) -> ExamplePlan:
+                 variant: str, sources: list[str], allow: frozenset[str] = frozenset(),
+                 wait_for_dependencies: bool = False) -> ExamplePlan:
     services = list(project.services.values())
     policy = rules.policy
     chosen: dict[str, Rule] = {}
@@ -123,14 +125,15 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
 
     instances = []
     for s in services:
-        ctx = Context(s.name, project.variables, policy, index, comp_of, chart)
+        ctx = Context(s.name, project.variables, policy, index, comp_of, chart, allow=allow,
+                      wait_for_dependencies=wait_for_dependencies)
         values = _values(s, chosen[s.name], ports[s.name], ctx, megaservice=component[s.name] == "")
         findings.extend(ctx.findings)
         accel = accelerator(s, policy, project.variables)
         instances.append(Instance(s.name, component[s.name], names[s.name], chosen[s.name], values,
                                   [(k, t) for k, t in ctx.addressed.items() if t != s.name],
                                   accel.profile.name if accel else ""))
-    return ExamplePlan(example, chart, platform, variant, sources, instances, findings, generic)
+    return ExamplePlan(example, chart, platform, variant, sources, instances, findings, generic, sorted(allow))
 
 
 def _referenced_ports(project: ComposeProject) -> dict[str, list[int]]:
@@ -182,7 +185,10 @@ def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice:
     v: dict[str, Any] = {}
     note = ctx.note
     if not megaservice:
-        v["enabled"] = True
+        v["enabled"] = not s.profiles
+        if s.profiles:
+            note("profiles", "changed", f"profiles {', '.join(s.profiles)}: off by default, as compose starts it "
+                 "only for those profiles; set enabled: true to run it", POLICY_WORKLOAD)
     repo, tag, digest = split_image(s.image or "")
     v["image"] = {"repository": repo, "tag": tag or "latest"}
     if digest:
@@ -244,30 +250,16 @@ def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice:
             if mem:
                 resources.setdefault(kind, {})["memory"] = _memory(mem)
         if s.deploy.mode == "global":
-            note("deploy.mode", "changed", "global: one replica (DaemonSet not generated)", POLICY_UNKNOWN)
+            v["daemonSet"] = True
+            note("deploy.mode", "changed", "global: a DaemonSet, one pod on every node", POLICY_WORKLOAD)
     if resources:
         v["resources"] = resources
 
-    security: dict[str, Any] = {}
-    if s.cap_add:
-        security["capabilities"] = {"drop": ["ALL"], "add": sorted(set(s.cap_add))}
-        note("cap_add", "carried", f"capabilities {', '.join(sorted(set(s.cap_add)))} added (all others dropped)",
-             POLICY_NO_MEANING)
-    if s.read_only:
-        security["readOnlyRootFilesystem"] = True
-    if s.user:
-        uid, _, gid = s.user.partition(":")
-        uid = "0" if uid == "root" else uid     # the one user name every image has
-        gid = "0" if gid == "root" else gid
-        if uid.isdigit():
-            security["runAsUser"] = int(uid)
-            security["runAsNonRoot"] = uid != "0"
-            if gid.isdigit():
-                security["runAsGroup"] = int(gid)
-        else:
-            note("user", "dropped", f"user {s.user} is a name; Kubernetes needs a numeric id", POLICY_UNKNOWN)
-    if security:
-        v["securityContext"] = security
+    mounted = {e["mountPath"] for e in v.get("extraVolumes", [])} | {v.get("modelCachePath"), "/dev/shm"}
+    granted = security_values(s, rule, ctx.allow, note, device_plugin=accel is not None, mounted=mounted)
+    if "extraVolumes" in granted:
+        granted["extraVolumes"] = v.get("extraVolumes", []) + granted["extraVolumes"]
+    v.update(granted)
     if s.working_dir:
         v["workingDir"] = s.working_dir
 
@@ -276,14 +268,19 @@ def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice:
         v["readinessProbe"] = probe
         v["startupProbe"] = dict(probe)
         note("healthcheck", "changed", f"readiness and startup probes ({how})", POLICY_PROBE)
+    elif s.healthcheck and s.healthcheck.disable:
+        v["readinessProbe"] = v["startupProbe"] = None      # null removes the chart's own probes
+        note("healthcheck", "changed", "disabled: no probes", POLICY_PROBE)
     elif not megaservice:
         probes = rule_probes(rule.probe, ports[0] if ports else None)
-        if probes is not None and not (s.healthcheck and s.healthcheck.disable):
+        if probes is not None:
             v["readinessProbe"], v["startupProbe"] = probes
             note("healthcheck", "added", "no healthcheck in compose: the component's probes", rule.file)
 
     _override_chart_defaults(v, rule)
-    _other_keys(s, ctx)
+    _other_keys(s, ctx, megaservice)
+    if s.depends_on:
+        v.update(_start_order(s, ctx))
     # Named values: empty compose defaults fall back to the rule's documented default.
     named = {}
     for key, default in ctx.named.items():
@@ -326,6 +323,11 @@ def _override_chart_defaults(v: dict[str, Any], rule: Rule) -> None:
         extra = [k for k in defaults if k not in v.get(key, {})]
         if extra:
             v.setdefault(key, {}).update({k: None for k in extra})   # null deletes a chart default
+    # A probe of another kind (exec for the chart's httpGet) must not be merged into the default.
+    chart_probes = rule_probes(rule.probe, int(rule.ports[0]["port"]) if rule.ports else None)
+    for key, default in zip(("readinessProbe", "startupProbe"), chart_probes or ()):
+        if v.get(key):
+            v[key] = {**v[key], **{k: None for k in default if k not in v[key]}}
 
 
 def _named_env(rule: Rule, key: str) -> str | None:
@@ -375,7 +377,28 @@ _NO_MEANING = {
 }
 
 
-def _other_keys(s: Service, ctx: Context) -> None:
+def _start_order(s: Service, ctx: Context) -> dict[str, Any]:
+    """depends_on: pods start together and readiness gates traffic; with --wait-for-dependencies,
+    an init container waits for each dependency compose waits to be healthy."""
+    waits, left = [], []
+    for dep, condition in sorted(s.depends_on.items()):
+        target = ctx.index.targets.get(dep)
+        if ctx.wait_for_dependencies and condition == "service_healthy" and target and target.ports:
+            waits.append(f"{target.dns}:{target.ports[0]}")
+        else:
+            left.append(dep)
+    if waits:
+        ctx.note("depends_on", "changed", f"an init container waits for {', '.join(sorted(set(s.depends_on) - set(left)))} "
+                 "to accept connections (--wait-for-dependencies)", POLICY_ORDER)
+    if left:
+        how = ("only healthy dependencies with a Service are waited for"
+               if ctx.wait_for_dependencies else "--wait-for-dependencies adds init containers that wait")
+        ctx.note("depends_on", "dropped", f"{', '.join(left)}: Kubernetes starts all pods at once and readiness "
+                 f"probes gate traffic; {how}", POLICY_ORDER)
+    return {"waitFor": waits} if waits else {}
+
+
+def _other_keys(s: Service, ctx: Context, megaservice: bool) -> None:
     note = ctx.note
     if s.container_name:
         note("container_name", "dropped", _NO_MEANING["container_name"], POLICY_NO_MEANING)
@@ -384,23 +407,8 @@ def _other_keys(s: Service, ctx: Context) -> None:
     if s.ports and any(p.published for p in s.ports):
         note("ports", "changed", "host port numbers are not carried: the Service exposes the container ports "
              + ", ".join(str(p.target) for p in s.ports), POLICY_NO_MEANING)
-    if s.ipc:
-        note("ipc", "dropped", f"ipc {s.ipc} is not carried (hostIPC only on explicit opt-in)", POLICY_IPC)
-    if s.depends_on:
-        note("depends_on", "dropped", "Kubernetes starts all pods at once; readiness probes gate traffic",
-             POLICY_ORDER)
-    for key, value, why in (
-            ("privileged", s.privileged, "privileged containers only on explicit opt-in"),
-            ("security_opt", s.security_opt, "seccomp/apparmor relaxations only on explicit opt-in"),
-            ("group_add", s.group_add, "supplementary groups for host devices are not carried"),
-            ("cap_drop", s.cap_drop, "all capabilities are dropped already"),
-            ("profiles", s.profiles, "profiles are not carried: the service is always enabled"),
-            ("network_mode", s.network_mode, "pods have their own network"),
-    ):
-        if value:
-            note(key, "dropped", why, POLICY_UNKNOWN)
-    if s.devices and not any(f.key == "devices" for f in ctx.findings):
-        note("devices", "dropped", "host devices only on explicit opt-in", POLICY_UNKNOWN)
+    if s.profiles and megaservice:
+        note("profiles", "dropped", "the umbrella's own workload always runs", POLICY_UNKNOWN)
     for key in sorted(s.extra):
         if key == "networks":
             note(key, "dropped", "pods share one cluster network", POLICY_NO_MEANING)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import InputError
+from .errors import InputError, VerificationError
 from .layout import overlay_base, place, variant_of
 
 _DEPLOYMENT = re.compile(r"^compose[\w.-]*\.ya?ml$")
@@ -124,17 +124,21 @@ def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
     return jobs, skipped
 
 
-def _run_job(job: Job, root: Path, out: Path, options: dict[str, Any]) -> Outcome:
+def _run_job(job: Job, root: Path, out: Path, options: dict[str, Any]) -> tuple[Outcome, int]:
+    """The job's outcome, and where in its unexplained_detail the umbrella's lint errors belong."""
     from .convert import convert
 
     rel = str(job.files[-1].relative_to(root))
     try:
-        result = convert(job.files, out, variant=job.variant, **options)
+        result = convert(job.files, out, variant=job.variant, lint_umbrella=False, **options)
     except InputError as exc:
-        return Outcome(rel, "rejected", str(exc), job.example)
+        return Outcome(rel, "rejected", str(exc), job.example), 0
+    except VerificationError as exc:
+        return Outcome(rel, "unverified", " ".join(str(exc).split()), job.example, unexplained=1,
+                       unexplained_detail=[" ".join(str(exc).split())]), 0
     except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the tree
         return Outcome(rel, "rejected", f"internal error ({type(exc).__name__}): {' '.join(str(exc).split())}",
-                       job.example)
+                       job.example), 0
     v = result.verification
     unexplained = [f"{s.service}: {d.field}" for s in v.services for d in s.unexplained] if v else []
     errors = result.lint_errors + ([f"{p['object']}: {p['message']}" for p in v.schema
@@ -147,11 +151,36 @@ def _run_job(job: Job, root: Path, out: Path, options: dict[str, Any]) -> Outcom
         sum(len(s.explained) for s in v.services) if v else 0, len(unexplained) + len(errors),
         unexplained + errors, result.manifest, result.gmc[0] if result.gmc else "",
         str(placement.example_dir.relative_to(root.resolve())) if placement.example_dir else "",
-        result.plan.chart, result.plan.platform, result.plan.variant, result.timings)
+        result.plan.chart, result.plan.platform, result.plan.variant, result.timings), \
+        len(unexplained) + len(result.lint_errors)
 
 
 def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]) -> list[Outcome]:
-    return [_run_job(job, root, out, options) for job in jobs]
+    """Files of one example share its umbrella chart, rewritten by each conversion: only the last
+    state is output, so conversions lint their common charts and the umbrella is linted once, as
+    written, its errors counting against every file converted into it."""
+    done = [_run_job(job, root, out, options) for job in jobs]
+    if options.get("lint", True):
+        for chart in sorted({o.chart for o, _ in done if o.status in ("verified", "unverified")}):
+            errors = _lint_umbrella(out, chart)
+            for o, at in done:
+                if errors and o.chart == chart and o.status in ("verified", "unverified"):
+                    o.unexplained_detail[at:at] = errors
+                    o.unexplained, o.status = len(o.unexplained_detail), "unverified"
+                    o.reason = "; ".join(o.unexplained_detail[:5])
+    return [o for o, _ in done]
+
+
+def _lint_umbrella(out: Path, chart: str) -> list[str]:
+    """helm lint errors of one written umbrella chart, as convert reports them."""
+    from .render import lint_chart
+
+    rel = f"helm-charts/{chart}"
+    try:
+        messages = lint_chart(out / rel)
+    except InputError as exc:
+        return [f"{rel}: : {exc}"]
+    return [f"{rel}: {m['path']}: {m['message']}" for m in messages if m["severity"] == "error"]
 
 
 def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome], None] | None = None,
@@ -173,8 +202,7 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
     groups = [by_example[k] for k in sorted(by_example)]
     if jobs <= 1 or len(groups) <= 1:
         for group in groups:
-            for job in group:
-                outcome = _run_job(job, root, out, options)
+            for outcome in _run_example(group, root, out, options):
                 outcomes.append(outcome)
                 if progress:
                     progress(outcome)

@@ -154,6 +154,7 @@ class Service:
     deploy: Deploy | None = None
     tmpfs: list[str] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)   # keys the model does not interpret
+    keys: tuple[str, ...] = ()          # top-level compose keys after merge/extends, sorted (explain)
 
 
 @dataclass

@@ -36,6 +36,7 @@ class ExamplePlan:
     instances: list[Instance]
     findings: list[Finding]
     generic: list[str] = field(default_factory=list)   # services that got a chart built from the service alone
+    allowed: list[str] = field(default_factory=list)   # privileges opted in to (privileges.OPT_INS)
 
     @property
     def overlay_name(self) -> str:

@@ -164,7 +164,18 @@ def compose_record(service: Service, project: ComposeProject, policy: Policy, ru
         volumes[vol.target] = vol.type
     for t in service.tmpfs:
         volumes[t.split(":")[0]] = "tmpfs"
+    for path in rule.writable:      # a read-only image's scratch paths
+        if path not in volumes and path != "/dev/shm":
+            volumes[path] = "emptyDir"
+            rec.applied.append(Applied("volumes", None, path, rule.file))
     v["volumes"] = volumes
+    v["read_only_root"] = service.read_only or rule.read_only_root
+    if rule.read_only_root and not service.read_only:
+        rec.applied.append(Applied("read_only_root", False, True, rule.file))
+    v["devices"] = sorted((d.partition(":")[2].split(":")[0] or d.partition(":")[0]) for d in service.devices)
+    v["privileged"] = service.privileged
+    v["hostIPC"] = service.ipc == "host"
+    v["hostNetwork"] = service.network_mode == "host"
     v["shm"] = quantity(service.shm_size) if service.shm_size else None
     v["accelerators"] = {r.accel.profile.resource: r.accel.count} if r.accel else {}
     v["capabilities"] = sorted(set(service.cap_add))
@@ -266,7 +277,7 @@ def workload_record(workload: dict[str, Any], objects: "ObjectIndex | list[dict[
         service_ports += [p.get("port") for p in svc["spec"].get("ports") or []]
     v["service_ports"] = sorted(service_ports)
     vols = {x.get("name"): x for x in spec.get("volumes") or []}
-    volumes, shm = {}, None
+    volumes, shm, devices = {}, None, []
     for m in c.get("volumeMounts") or []:
         vol = vols.get(m.get("name"), {})
         kind = next((k for k in ("hostPath", "persistentVolumeClaim", "emptyDir", "configMap", "secret")
@@ -274,13 +285,22 @@ def workload_record(workload: dict[str, Any], objects: "ObjectIndex | list[dict[
         if m.get("mountPath") == "/dev/shm" and kind == "emptyDir" and (vol["emptyDir"] or {}).get("medium") == "Memory":
             shm = str((vol["emptyDir"] or {}).get("sizeLimit")) if (vol["emptyDir"] or {}).get("sizeLimit") else None
             continue
+        if kind == "hostPath" and str(vol["hostPath"].get("path", "")).startswith("/dev/"):
+            devices.append(m.get("mountPath"))
+            continue
         volumes[m.get("mountPath")] = kind
     v["volumes"] = volumes
+    v["devices"] = sorted(devices)
     v["shm"] = shm
     limits = ((c.get("resources") or {}).get("limits") or {})
     known = {a.resource for a in policy.accelerators}
     v["accelerators"] = {k: int(val) for k, val in limits.items() if k in known}
-    v["capabilities"] = sorted(((c.get("securityContext") or {}).get("capabilities") or {}).get("add") or [])
+    security = c.get("securityContext") or {}
+    v["capabilities"] = sorted((security.get("capabilities") or {}).get("add") or [])
+    v["read_only_root"] = security.get("readOnlyRootFilesystem") is True
+    v["privileged"] = security.get("privileged") is True
+    v["hostIPC"] = spec.get("hostIPC") is True
+    v["hostNetwork"] = spec.get("hostNetwork") is True
     v["probe.readiness"] = normal_probe(c.get("readinessProbe"))
     v["probe.startup"] = normal_probe(c.get("startupProbe"))
     v["_sources"] = sources

@@ -6,6 +6,7 @@ holds timestamps, which would break byte-identical reruns).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -42,11 +43,26 @@ def _helm():
 
 
 def dependencies(chart_dir: Path) -> list[dict[str, Any]]:
-    meta = yaml.load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
-    return [d for d in meta.get("dependencies") or [] if isinstance(d, dict)]
+    text = (chart_dir / "Chart.yaml").read_text(encoding="utf-8")
+    if text not in _DEPENDENCIES:   # common charts recur in every umbrella: parse each text once
+        meta = yaml.load(text, Loader=SAFE_LOADER) or {}
+        _DEPENDENCIES[text] = [d for d in meta.get("dependencies") or [] if isinstance(d, dict)]
+    return [dict(d) for d in _DEPENDENCIES[text]]
+
+
+_DEPENDENCIES: dict[str, list[dict[str, Any]]] = {}
 
 
 _IGNORE = shutil.ignore_patterns("charts", "Chart.lock", ".git")
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """A hard link where the file system allows it (scratch copies are only read, then removed):
+    one system call instead of copying each file; a copy otherwise (e.g. across devices)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def assemble(chart_dir: Path, dest: Path, _stack: tuple[Path, ...] = ()) -> Path:
@@ -60,7 +76,7 @@ def assemble(chart_dir: Path, dest: Path, _stack: tuple[Path, ...] = ()) -> Path
         raise InputError("chart dependencies form a cycle", file=chart_dir)
     if not (chart_dir / "Chart.yaml").is_file():
         raise InputError("dependency chart not found (no Chart.yaml)", file=chart_dir)
-    shutil.copytree(chart_dir, dest, ignore=_IGNORE)
+    shutil.copytree(chart_dir, dest, ignore=_IGNORE, copy_function=_link_or_copy)
     done = set()
     for dep in dependencies(chart_dir):
         repo, name = str(dep.get("repository", "")), str(dep.get("name", ""))
@@ -80,15 +96,156 @@ def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
                  namespace: str = "default") -> list[Document]:
     """Render chart_dir with its (file://) dependencies built in a scratch copy."""
     helm = _helm()
-    with scratch_dir("c2h-render-") as tmp:
-        target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name)
+    out = None
+    plan = _chunk_plan(Path(chart_dir).resolve(), values)
+    if plan is not None:
         try:
-            with helm.Chart.load(str(target)) as chart:
-                out = chart.render(values=values, name=release, namespace=namespace)
-        except helm.HelmError as exc:
-            raise InputError(f"helm could not render the chart: {' '.join(str(exc).split())}",
-                             file=chart_dir) from None
+            out = _render_in_chunks(plan, values, release, namespace)
+        except helm.HelmError:
+            out = None   # the whole render says what is wrong (or renders what chunks cannot)
+    if out is None:
+        with scratch_dir("c2h-render-") as tmp:
+            target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name)
+            try:
+                with helm.Chart.load(str(target)) as chart:
+                    out = chart.render(values=values, name=release, namespace=namespace)
+            except helm.HelmError as exc:
+                raise InputError(f"helm could not render the chart: {' '.join(str(exc).split())}",
+                                 file=chart_dir) from None
     return split_documents(out)
+
+
+# --- rendering a large umbrella in parts ----------------------------------------------------------
+#
+# Helm's tpl function copies every template of the release on each call, so an umbrella with n
+# dependencies whose templates call tpl renders in O(n^2): 1,000 alias dependencies take minutes.
+# Above _CHUNK dependencies the umbrella renders in parts that give the same output:
+#   - one pass with the umbrella's own templates, every dependency's values, schema and partials
+#     (_*.tpl), none of their other templates: values are coalesced and validated as in one render;
+#   - one pass per _CHUNK dependencies, with only those in Chart.yaml and only the umbrella's partials.
+# A subchart's output depends on its own templates, its values and the named templates it
+# includes. Parts are only used when that is all it can depend on: file:// dependencies without
+# dependencies of their own, conditions on their own values only, no tags or import-values, no
+# named template defined by two charts, globals without nested tables (which Helm shares between
+# sibling subcharts when coalescing). Any Helm error in a part falls back to one render.
+
+_CHUNK = 50
+_DEFINE = re.compile(r"\{\{-?\s*(?:define|block)\b")
+_DEFINE_NAME = re.compile(r"\{\{-?\s*(?:define|block)\s+(?:\"((?:[^\"\\]|\\.)*)\"|`([^`]*)`)")
+
+
+def _chart_meta(chart_dir: Path) -> dict[str, Any]:
+    meta = yaml.load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+    return meta if isinstance(meta, dict) else {}
+
+
+def _flat_globals(values: Any, keys: set[str]) -> bool:
+    """No table inside `global`, at the top or under a dependency's key."""
+    if not isinstance(values, dict):
+        return True
+    for scope in [values] + [values[k] for k in keys if isinstance(values.get(k), dict)]:
+        g = scope.get("global")
+        if g is not None and (not isinstance(g, dict) or any(isinstance(v, dict) for v in g.values())):
+            return False
+    return True
+
+
+def _chunk_plan(chart_dir: Path, values: dict[str, Any]) -> tuple | None:
+    """(chart_dir, metadata, dependencies, sources by name) when chart_dir may render in parts."""
+    try:
+        meta = _chart_meta(chart_dir)
+        deps = meta.get("dependencies") or []
+        if not isinstance(deps, list) or len(deps) <= _CHUNK or (chart_dir / "charts").exists():
+            return None
+        keys: set[str] = set()
+        sources: dict[str, Path] = {}
+        for d in deps:
+            if not isinstance(d, dict) or set(d) - {"name", "version", "repository", "alias", "condition"}:
+                return None
+            repo, name = str(d.get("repository", "")), str(d.get("name", ""))
+            key = str(d.get("alias") or name)
+            if not repo.startswith("file://") or key in keys or d.get("condition") not in (None, f"{key}.enabled"):
+                return None
+            keys.add(key)
+            src = (chart_dir / repo[len("file://"):]).resolve()
+            if sources.setdefault(name, src) != src:
+                return None
+        if not _flat_globals(values, keys):
+            return None
+        defined: dict[str, Path] = {}
+        for src in [chart_dir, *sources.values()]:
+            if src != chart_dir:
+                sub = _chart_meta(src)
+                if sub.get("dependencies") or sub.get("type") == "library" or (src / "charts").exists():
+                    return None
+            if (src / "values.yaml").is_file():
+                own = yaml.load((src / "values.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+                if not _flat_globals(own, keys if src == chart_dir else set()):
+                    return None
+            for path in sorted((src / "templates").rglob("*")) if (src / "templates").is_dir() else ():
+                if not path.is_file():
+                    continue
+                text = path.read_text(encoding="utf-8")
+                names = [a or b for a, b in _DEFINE_NAME.findall(text)]
+                if len(names) != len(_DEFINE.findall(text)):
+                    return None   # a definition this reading does not understand
+                for n in names:
+                    if defined.setdefault(n, src) != src:
+                        return None
+        return chart_dir, meta, deps, sources
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+
+
+def _link_tree(src: Path, dest: Path, templates: str) -> None:
+    """src's files in dest, as assemble links them, with all its templates or only its partials."""
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
+        dirnames[:] = [d for d in dirnames if d not in ("charts", ".git")]
+        rel = os.path.relpath(dirpath, src)
+        in_templates = rel == "templates" or rel.startswith("templates" + os.sep)
+        out = dest if rel == "." else dest / rel
+        out.mkdir(parents=True, exist_ok=True)
+        for f in filenames:
+            if f in ("charts", "Chart.lock", ".git") or (in_templates and templates == "partials"
+                                                          and not f.startswith("_")):
+                continue
+            _link_or_copy(os.path.join(dirpath, f), str(out / f))
+
+
+def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespace: str) -> dict[str, str] | None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    helm = _helm()
+    chart_dir, meta, deps, sources = plan
+    with scratch_dir("c2h-render-") as tmp:
+        passes = [Path(tmp) / "0" / chart_dir.name]
+        _link_tree(chart_dir, passes[0], "all")
+        for name, src in sources.items():
+            _link_tree(src, passes[0] / "charts" / name, "partials")
+        for i in range(0, len(deps), _CHUNK):
+            part = deps[i:i + _CHUNK]
+            target = Path(tmp) / str(len(passes)) / chart_dir.name
+            _link_tree(chart_dir, target, "partials")
+            os.unlink(target / "Chart.yaml")
+            (target / "Chart.yaml").write_text(yaml.safe_dump(dict(meta, dependencies=part), sort_keys=False),
+                                               encoding="utf-8")
+            for name in dict.fromkeys(str(d.get("name")) for d in part):
+                _link_tree(sources[name], target / "charts" / name, "all")
+            passes.append(target)
+
+        def render(target: Path) -> dict[str, str]:
+            with helm.Chart.load(str(target)) as chart:
+                return chart.render(values=values, name=release, namespace=namespace)
+
+        # The engine releases the GIL: parts render on every core.
+        with ThreadPoolExecutor(max_workers=min(len(passes), os.cpu_count() or 1)) as pool:
+            outs = list(pool.map(render, passes))
+    merged: dict[str, str] = {}
+    for out in outs:
+        for name, text in out.items():
+            if merged.setdefault(name, text) != text:
+                return None
+    return merged
 
 
 def split_documents(rendered: dict[str, str]) -> list[Document]:
@@ -97,11 +254,31 @@ def split_documents(rendered: dict[str, str]) -> list[Document]:
         if source.endswith("NOTES.txt"):
             continue
         for chunk in re.split(r"^---\s*$", rendered[source], flags=re.M):
-            obj = yaml.load(chunk, Loader=SAFE_LOADER)
+            if chunk not in _PARSED:
+                if len(_PARSED) >= 20000:
+                    _PARSED.clear()
+                _PARSED[chunk] = yaml.load(chunk, Loader=SAFE_LOADER)
+            obj = _PARSED[chunk]
             if not isinstance(obj, dict) or not obj:
                 continue
-            docs.append(Document(source, chunk.strip("\n"), obj))
+            docs.append(Document(source, chunk.strip("\n"), _copy(obj)))
     return docs
+
+
+# Rendered objects recur unchanged across the conversions of a migration: each distinct text is
+# parsed once per process, and every caller gets its own copy.
+_PARSED: dict[str, Any] = {}
+
+
+def _copy(node: Any) -> Any:
+    """A copy of what the safe loader builds: dicts, lists and sets hold the only mutable state."""
+    if type(node) is dict:
+        return {k: _copy(v) for k, v in node.items()}
+    if type(node) is list:
+        return [_copy(v) for v in node]
+    if type(node) is set:
+        return set(node)
+    return node
 
 
 def is_test_hook(doc: Document) -> bool:
@@ -130,10 +307,21 @@ def _digest(chart_dir: Path, h: "hashlib._Hash | None" = None, _stack: tuple = (
     chart_dir = Path(chart_dir).resolve()
     if chart_dir in _stack:
         return ""
-    for p in sorted(chart_dir.rglob("*")):
-        rel = p.relative_to(chart_dir)
-        if p.is_file() and rel.parts[0] not in ("charts", ".git") and p.name != "Chart.lock":
-            h.update(str(rel).encode() + b"\0" + p.read_bytes() + b"\0")
+    root = str(chart_dir)
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        rel_dir = os.path.relpath(dirpath, root)
+        if rel_dir == ".":
+            dirnames[:] = [d for d in dirnames if d not in ("charts", ".git")]
+            rel_dir = ""
+        else:
+            rel_dir += os.sep
+        files += [(rel_dir + f, os.path.join(dirpath, f)) for f in filenames
+                  if f != "Chart.lock" and (rel_dir or f not in ("charts", ".git"))]
+    for rel, full in sorted(files):
+        if os.path.isfile(full):
+            with open(full, "rb") as fh:
+                h.update(rel.encode() + b"\0" + fh.read() + b"\0")
     for dep in dependencies(chart_dir):
         repo = str(dep.get("repository", ""))
         if repo.startswith("file://"):

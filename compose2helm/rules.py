@@ -55,6 +55,8 @@ class Rule:
     default_secret_env: dict[str, str] = field(default_factory=dict)
     model_path: str = ""           # default mount point of the model cache
     nests: tuple[str, ...] = ()    # nested (RFC) layout: engines this chart carries as dependencies
+    read_only_root: bool = False   # the image runs with a read-only root filesystem
+    writable: tuple[str, ...] = ()     # paths it writes to all the same: emptyDirs there
     generic: bool = False          # built from the service alone: no rule knew the image
 
     def matches(self, repository: str, service: str, variables: set[str]) -> bool:
@@ -190,6 +192,8 @@ def _rule(data: dict, file: str) -> Rule:
                             for k, v in ((data.get("defaults") or {}).get("secretEnv") or {}).items()},
         model_path=str((data.get("defaults") or {}).get("modelCachePath") or ""),
         nests=_tuple(data, "nests"),
+        read_only_root=bool((data.get("security") or {}).get("readOnlyRootFilesystem", False)),
+        writable=tuple(str(p) for p in (data.get("security") or {}).get("writable") or ()),
     )
 
 

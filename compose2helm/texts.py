@@ -49,6 +49,8 @@ class Context:
     # for that variable applies (verify resolves such variables the same way).
     same_name: set[str] = field(default_factory=set)
     findings: list[Finding] = field(default_factory=list)
+    allow: frozenset[str] = frozenset()     # privileges the user opted in to (privileges.OPT_INS)
+    wait_for_dependencies: bool = False     # depends_on service_healthy -> init containers
 
     def note(self, key: str, action: str, detail: str, rule: str) -> None:
         self.findings.append(Finding(self.service, key, action, detail, rule))

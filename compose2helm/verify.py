@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from deepdiff import DeepDiff
 
 from .convert import Prepared
 from .endpoints import EndpointIndex, Target
 from .errors import InputError
-from .findings import POLICY_MODEL_CACHE, POLICY_PROXY, POLICY_SECRET, POLICY_VOLUME
+from .findings import (POLICY_CONFIG_FILE, POLICY_MODEL_CACHE, POLICY_PROXY, POLICY_PVC, POLICY_SECRET,
+                       POLICY_VOLUME)
 from .plan import Instance
+from .podpolicy import check_pod
 from .records import ObjectIndex, compose_record, workload_record
 
 
@@ -104,6 +105,10 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
     for inst in plan.instances:
         s = project.services[inst.service]
         svc = _service_for(index_k8s, index_k8s.workload(workload_name(inst, release)))
+        if svc is None and inst.values.get("enabled") is False:
+            # Off by default (compose profiles): where it would be, once someone turns it on.
+            svc = {"metadata": {"name": workload_name(inst, release)},
+                   "spec": {"ports": (inst.values.get("service") or {}).get("ports") or []}}
         dns = svc["metadata"]["name"] if svc else f"<no Service for {inst.service}>"
         ports = tuple(p.get("port") for p in (svc or {}).get("spec", {}).get("ports") or [])
         targets[inst.service] = Target(inst.service, dns, ports, {p.published: p.target for p in s.ports
@@ -117,14 +122,21 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
         report = ServiceReport(inst.service, name)
         reports.append(report)
         workload = index_k8s.workload(name)
-        if workload is None:
-            report.unexplained.append(Difference("workload", inst.service, None))
-            continue
         service = project.services[inst.service]
+        findings = [f for f in plan.findings if f.service == inst.service]
+        if workload is None:
+            off = inst.values.get("enabled") is False and next((f for f in findings if f.key == "profiles"), None)
+            if off:      # compose starts it only for its profiles; the chart has it off by default
+                report.explained.append(Difference("workload", inst.service, None, off.rule))
+            else:
+                report.unexplained.append(Difference("workload", inst.service, None))
+            continue
         crec = compose_record(service, project, policy, inst.rule, index, components, plan.chart)
         krec = workload_record(workload, index_k8s, policy, inst.name if not inst.is_megaservice else plan.chart)
-        findings = [f for f in plan.findings if f.service == inst.service]
         _compare(report, crec, krec, findings, policy)
+        for violation in check_pod(workload, plan.allowed, capabilities=service.cap_add,
+                                   read_only_root=inst.rule.read_only_root or service.read_only):
+            report.unexplained.append(Difference(f"policy.{violation.field}", "least privilege", violation.detail))
         for f in findings:
             if f.action == "dropped" or (f.action == "changed" and f.key == "ports"):
                 report.explained.append(Difference(f.key, f.detail, None, f.rule))
@@ -143,12 +155,60 @@ def _compare(report: ServiceReport, crec, krec: dict[str, Any], findings, policy
             # Wherever its value came from, a secret must not sit in plain configuration.
             report.unexplained.append(Difference(fld, c, f"{k!r} in a {sources[fld[4:]]}", ""))
             continue
-        if not DeepDiff(c, k, ignore_order=False):
+        if _same(c, k):
             if fld in applied:
                 report.explained.append(Difference(fld, applied[fld].compose, k, applied[fld].rule))
             continue
         rule = _explain(fld, c, k, sources, findings, policy)
         (report.explained if rule else report.unexplained).append(Difference(fld, c, k, rule or ""))
+
+
+# record field -> the compose key whose "dropped" finding explains a privilege not granted
+_PRIVILEGE_KEYS = {"privileged": "privileged", "hostIPC": "ipc", "hostNetwork": "network_mode",
+                   "devices": "devices"}
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Equal with equal types all the way down (so True is not 1, nor 1 1.0): no difference to find."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return (len(a) == len(b) and all(type(k) is str for k in a) and all(type(k) is str for k in b)
+                and all(k in b and _identical(v, b[k]) for k, v in a.items()))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
+    return type(a) in _PLAIN and a == b
+
+
+def _differ(a: Any, b: Any) -> bool:
+    """Surely a difference for deepdiff: another type (outside lists, where it compares items with
+    ==), unequal scalars, dicts with other keys or a value that differs, lists of other lengths.
+    False means: ask deepdiff."""
+    plain = (dict, list, str, int, float, bool, type(None))
+    if type(a) not in plain or type(b) not in plain:
+        return False
+    if type(a) is not type(b):
+        return True
+    if type(a) is dict:
+        return all(type(k) is str for k in (*a, *b)) and (a.keys() != b.keys()
+                                                            or any(_differ(v, b[k]) for k, v in a.items()))
+    if type(a) is list:
+        return len(a) != len(b)
+    return a != b and a == a and b == b
+
+
+def _same(c: Any, k: Any) -> bool:
+    """No difference between the two sides, as deepdiff sees it (decided directly when that is
+    certain, as for most fields: deepdiff is slow to import and to run)."""
+    if _identical(c, k):
+        return True
+    if _differ(c, k):
+        return False
+    from deepdiff import DeepDiff
+    return not DeepDiff(c, k, ignore_order=False)
 
 
 def _explain(fld: str, c: Any, k: Any, sources: dict[str, str], findings, policy) -> str | None:
@@ -169,11 +229,19 @@ def _explain(fld: str, c: Any, k: Any, sources: dict[str, str], findings, policy
         if set(c or {}) != set(k or {}):
             return None
         allowed = {("bind", "emptyDir"), ("bind", "hostPath"), ("bind", "persistentVolumeClaim"),
-                   ("volume", "emptyDir"), ("tmpfs", "emptyDir")}
-        if all((c[p], k[p]) in allowed for p in c if c[p] != k[p]):
-            model = any(f.rule == POLICY_MODEL_CACHE for f in findings)
-            return POLICY_MODEL_CACHE if model else POLICY_VOLUME
+                   ("volume", "emptyDir"), ("tmpfs", "emptyDir"), ("volume", "persistentVolumeClaim"),
+                   ("bind", "configMap")}
+        changed = [(c[p], k[p]) for p in c if c[p] != k[p]]
+        if all(pair in allowed for pair in changed):
+            rules = {f.rule for f in findings}
+            for kind, policy_name in (("configMap", POLICY_CONFIG_FILE), ("persistentVolumeClaim", POLICY_PVC)):
+                if any(k_kind == kind for _c, k_kind in changed) and policy_name in rules:
+                    return policy_name
+            return POLICY_MODEL_CACHE if POLICY_MODEL_CACHE in rules else POLICY_VOLUME
         return None
+    if fld in _PRIVILEGE_KEYS and c and not k:
+        dropped = keyed.get((_PRIVILEGE_KEYS[fld], "dropped"))
+        return dropped.rule if dropped else None
     if fld.startswith("probe.") and c is None and k is not None:
         added = keyed.get(("healthcheck", "added"))
         return added.rule if added else None
@@ -207,10 +275,12 @@ def lint_charts(charts_root: Path, prepared: Prepared) -> list[dict[str, Any]]:
 def verify(files: list[Path], *, manifests: Path | None = None, out: Path = Path("."),
            env_files: list[Path] | None = None, example: str | None = None, platform: str | None = None,
            variant: str | None = None, release: str | None = None, mappings: list[Path] = (),
-           kube_version: str | None = None, lint: bool = True) -> VerifyReport:
+           kube_version: str | None = None, lint: bool = True, strict: bool = False,
+           allow: list[str] | tuple[str, ...] = (), wait_for_dependencies: bool = False) -> VerifyReport:
     from .convert import prepare
     prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
-                       release=release, mappings=mappings)
+                       release=release, mappings=mappings, strict=strict, allow=allow,
+                       wait_for_dependencies=wait_for_dependencies)
     plan = prepared.plan
     path = Path(manifests) if manifests else Path(out) / "manifests" / plan.example / plan.overlay_name
     objects = load_manifests(path)

@@ -15,9 +15,18 @@ class _Dumper(yaml.SafeDumper):
         return super().increase_indent(flow, False)
 
 
+# Booleans to Go's YAML 1.1 reader (Helm) that PyYAML writes bare: quote them, keys included.
+GO_BOOLEANS = frozenset({"y", "Y", "n", "N"})
+
+
 def _str(dumper: yaml.SafeDumper, data: str):
-    style = "|" if "\n" in data else None
+    style = "|" if "\n" in data else ("'" if data in GO_BOOLEANS else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+def key(text: str) -> str:
+    """A mapping key written by hand, quoted when a YAML reader would take it for another type."""
+    return dump(text).rstrip("\n").removesuffix("\n...")
 
 
 _Dumper.add_representer(str, _str)

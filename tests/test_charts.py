@@ -350,3 +350,21 @@ def test_other_examples_lint_clean_and_render_their_tests(rel, tmp_path):
     for chart in _charts(tmp_path):
         rows = parse_table((chart / "README.md").read_text())
         assert {r.key for r in rows} >= {"global.HF_TOKEN"}
+
+
+def test_names_go_yaml_reads_as_booleans_are_quoted(tmp_path):
+    """Helm's YAML reader takes y/n/yes/no/on/off for booleans: chart names, keys and values
+    spelled so must be written quoted, or the chart does not load."""
+    base = tmp_path / "Ex" / "docker" / "xeon"
+    base.mkdir(parents=True)
+    (base / "compose.yaml").write_text(
+        "services:\n  n:\n    image: quay.io/x/y:1\n    ports: ['80:80']\n    environment: {A: 'y', B: 'off'}\n"
+        "  yes:\n    image: quay.io/x/on:1\n    ports: ['81:81']\n")
+    from compose2helm.convert import convert
+    r = convert([base / "compose.yaml"], tmp_path / "out")
+    assert r.ok, r.verification.as_dict()
+    docs = [d for d in yaml.safe_load_all((tmp_path / "out" / r.manifest).read_text()) if d]
+    config = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap" and d.get("data")}
+    assert {"A": "y", "B": "off"} in config.values()
+    assert {"Deployment"} == {d["kind"] for d in docs if d["kind"] == "Deployment"}
+    assert len([d for d in docs if d["kind"] == "Deployment"]) == 2

@@ -130,3 +130,22 @@ def test_unknown_keys_warn_and_strict_rejects(tmp_path):
     r = run("convert", str(src), "--out", str(out), "--strict")
     assert r.returncode == 2 and "imagee" in r.stderr and "app" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_chart_that_does_not_render_is_exit_1_naming_the_compose_file(tmp_path, capsys, monkeypatch):
+    """Input read fine but Helm cannot render the chart made from it: a conversion failure (1),
+    named by the compose file, not by a scratch directory that no longer exists; nothing written."""
+    from unittest import mock
+
+    from compose2helm import cli
+    from compose2helm.errors import InputError
+
+    src = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
+    broken = InputError("helm could not render the chart: nil pointer", file="/dev/shm/c2h-render-x/chatqna")
+    monkeypatch.setattr("sys.argv", ["compose2helm", "convert", str(src), "--out", str(tmp_path / "out")])
+    with mock.patch("compose2helm.convert.render_chart", side_effect=broken), pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 1
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and str(src) in line and "does not render" in line and "c2h-render" not in line
+    assert not (tmp_path / "out").exists() or not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]

@@ -370,3 +370,24 @@ def test_default_of_a_secret_variable_used_directly_verifies(tmp_path):
     r = convert([base / "compose.yaml"], tmp_path / "out")
     assert r.ok
     assert "D" in r.plan.megaservice().values["secretEnv"]
+
+
+def test_compose_healthcheck_replaces_the_rules_probe_whole(tmp_path):
+    """An exec healthcheck on a component whose chart probes with httpGet must not be merged into
+    it (one probe, two handlers), and a disabled healthcheck removes the chart's probes."""
+    base = tmp_path / "Ex" / "docker" / "xeon"
+    base.mkdir(parents=True)
+    (base / "compose.yaml").write_text(
+        "services:\n"
+        "  tgi-service:\n    image: ghcr.io/huggingface/text-generation-inference:2.4.0-intel-cpu\n"
+        "    ports: ['8008:80']\n    healthcheck: {test: [CMD, 'true']}\n"
+        "  tei:\n    image: ghcr.io/huggingface/text-embeddings-inference:cpu-1.5\n"
+        "    ports: ['6006:80']\n    healthcheck: {disable: true}\n")
+    r = convert([base / "compose.yaml"], tmp_path / "out")
+    assert r.ok, r.verification.as_dict()
+    docs = [d for d in yaml.safe_load_all((tmp_path / "out" / r.manifest).read_text()) if d]
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]
+            for d in docs if d["kind"] == "Deployment"}
+    for key in ("readinessProbe", "startupProbe"):
+        assert pods["ex-tgi"][key]["exec"] == {"command": ["true"]} and "httpGet" not in pods["ex-tgi"][key]
+        assert key not in pods["ex-tei"]

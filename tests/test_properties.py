@@ -621,19 +621,6 @@ def known_bugs(doc: Doc) -> set[str]:
         base = services.get(ext if isinstance(ext, str) else (ext or {}).get("service"), {}) if ext else {}
         own_texts = _leaves(body) + _leaves(base)
         own_vars = _vars(own_texts)
-        # probes/mapping: an exec (non-curl) healthcheck, or a disabled one, is replaced by the
-        # rule's probe, unexplained.
-        for b in (body, base):
-            h = b.get("healthcheck")
-            if not isinstance(h, dict):
-                continue
-            test = h.get("test")
-            off = h.get("disable") is True or test == ["NONE"]
-            exec_ = isinstance(test, list) and test and test[0] in ("CMD", "CMD-SHELL") and \
-                not any("curl" in str(x) for x in test)
-            images = [body.get("image"), base.get("image")]
-            if (off or exec_) and any(r.probe for i in images if i for r in _rules_for(i)):
-                bugs.add("healthcheck replaced by the rule's probe")
         # verify: one variable with two defaults (or with and without one) in one service; the
         # difference policy:variable-to-value makes is not explained.
         forms: dict[str, set] = {}
@@ -660,12 +647,6 @@ def known_bugs(doc: Doc) -> set[str]:
                 for nv in rule.values:
                     if len(_feeds(nv, body, base)) >= 2:
                         bugs.add("one named value fed by two texts")
-    # yamlout/charts: a chart key Helm's YAML 1.1 reads as a boolean (`y:`, `no:` from an image
-    # `quay.io/x/y` or a service `n_`) is written unquoted; helm reads `true`/`false` and fails.
-    words = {dns_label(n) for n in services} | {dns_label(_repository(b.get("image")).rsplit("/", 1)[-1])
-                                                for b in services.values()}
-    if words & {"y", "n", "yes", "no", "on", "off", "true", "false"}:
-        bugs.add("chart key read as a boolean by Helm")
     return bugs
 
 
@@ -734,8 +715,6 @@ def _no_lint(*_args, **_kwargs):
 @given(doc=documents(), example=st.sampled_from(EXAMPLES), platform=st.sampled_from(PLATFORMS))
 def test_convert_without_helm(doc, example, platform):
     _explain(doc)
-    # The only known bug this cheaper check can see (Chart.yaml `name: no` reads as false).
-    assume("chart key read as a boolean by Helm" not in known_bugs(doc))
     with written(doc, example, platform) as (src, inputs, out), \
             mock.patch.object(convert_module, "render_chart", _no_helm), \
             mock.patch.object(convert_module, "lint_chart", _no_lint):
