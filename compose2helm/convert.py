@@ -20,7 +20,7 @@ from .names import is_dns_label
 from .output import Staging
 from .plan import ExamplePlan, nesting
 from .privileges import check_opt_ins
-from .render import SAFE_LOADER, lint_chart, manifest_text, render_chart
+from .render import SAFE_LOADER, lint_chart, manifest_text, render_chart, start_lints  # noqa: F401
 from .rules import Rule, RuleSet, load_rules
 
 
@@ -150,9 +150,8 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
                 _copy_tree(out / rel, stage, rel)
       lint_report: dict[str, list[dict[str, Any]]] = {}
       with clock("lint"):
-        if lint:
-            for rel in [f"helm-charts/common/{c}" for c in sorted(charts)] + [umbrella_rel] * lint_umbrella:
-                lint_report[rel] = lint_chart(stage.path(rel))
+        rels = [f"helm-charts/common/{c}" for c in sorted(charts)] + [umbrella_rel] * lint_umbrella if lint else []
+        linting = start_lints([stage.path(rel) for rel in rels])   # they run while the umbrella renders
       with clock("render"):
         values = yaml.load(overlay_text, Loader=SAFE_LOADER) or {}
         try:
@@ -163,6 +162,8 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
         stage.write(manifest_rel, manifest_text(docs))
         gmc_files = _write_gmc(plan, rules, stage, release) if gmc else []
         gmc_problems = _check_gmc(stage, gmc_files[0], gmc_crd) if gmc and gmc_crd else []
+      with clock("lint"):
+        lint_report.update(zip(rels, linting.result()))
       verification = None
       if verify:
         from .render import is_test_hook

@@ -160,6 +160,7 @@ def _instance_names(services: list[Service], component: dict[str, str], chart: s
     for s in services:
         counts[component[s.name]] = counts.get(component[s.name], 0) + 1
     names: dict[str, str] = {}
+    by_service: set[str] = set()      # named after the service (a chart used twice), not the chart
     for s in services:
         c = component[s.name]
         if c == "":
@@ -168,15 +169,22 @@ def _instance_names(services: list[Service], component: dict[str, str], chart: s
             names[s.name] = c
         else:
             names[s.name] = dns_label(s.name)
-    seen: dict[str, str] = {}
+            by_service.add(s.name)
     for s in services:
-        n = names[s.name]
-        if not n:
+        if not names[s.name]:
             raise InputError("service name has no letters or digits to name a chart instance",
                              file=s.file, service=s.name)
-        if n in seen:
+    seen: dict[str, str] = {}
+    for s in sorted(services, key=lambda s: s.name not in by_service):   # service-named first
+        n = names[s.name]
+        if n in seen and s.name in by_service:
             raise InputError(f"service name collides with service {seen[n]!r} once made a DNS name ({n})",
                              file=s.file, service=s.name)
+        if n in seen:   # a chart's name taken by another service's name: this one is named after its service
+            n = dns_label(s.name)
+            while n in seen or n in names.values():
+                n = f"{n}-{component[s.name]}"[:63].strip("-")
+            names[s.name] = n
         seen[n] = s.name
     return names
 

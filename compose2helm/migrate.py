@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,8 +162,11 @@ def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]
     written, its errors counting against every file converted into it."""
     done = [_run_job(job, root, out, options) for job in jobs]
     if options.get("lint", True):
-        for chart in sorted({o.chart for o, _ in done if o.status in ("verified", "unverified")}):
+        for chart in sorted({o.chart for o, _ in done if o.chart and o.status in ("verified", "unverified")}):
+            start = time.perf_counter()
             errors = _lint_umbrella(out, chart)
+            last = [o for o, _ in done if o.chart == chart and o.status in ("verified", "unverified")][-1]
+            last.timings["lint"] = last.timings.get("lint", 0.0) + time.perf_counter() - start
             for o, at in done:
                 if errors and o.chart == chart and o.status in ("verified", "unverified"):
                     o.unexplained_detail[at:at] = errors
@@ -200,19 +204,24 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
         if progress:
             progress(o)
     groups = [by_example[k] for k in sorted(by_example)]
-    if jobs <= 1 or len(groups) <= 1:
+    workers = min(jobs, len(groups), os.cpu_count() or 1)
+    if workers <= 1:
         for group in groups:
             for outcome in _run_example(group, root, out, options):
                 outcomes.append(outcome)
                 if progress:
                     progress(outcome)
     else:
-        workers = min(jobs, len(groups), os.cpu_count() or 1)
+        # The example with the most files (its files convert one after the other) runs in this
+        # process, the others in workers - 1 more, largest first.
+        order = sorted(range(len(groups)), key=lambda i: -len(groups[i]))
         # spawn, not fork: the embedded Helm engine is a Go runtime, which does not survive fork.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_example, g, root, out, options) for g in groups]
-            for fut in futures:
-                for outcome in fut.result():
+        # The submits start every worker, before this process loads the engine for its own example.
+        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {i: pool.submit(_run_example, groups[i], root, out, options) for i in order[1:]}
+            results = {order[0]: _run_example(groups[order[0]], root, out, options)}
+            for i in range(len(groups)):
+                for outcome in results[i] if i in results else futures[i].result():
                     outcomes.append(outcome)
                     if progress:
                         progress(outcome)

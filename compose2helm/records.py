@@ -90,6 +90,11 @@ class _Resolver:
     def _var(self, v: Var, depth: int) -> str:
         if self.policy.is_host_variable(v.name):
             return HOST
+        if self.policy.is_proxy(v.name):
+            # global.<name>, empty unless set at install time; a plain default applies meanwhile.
+            self.applied.append((f"{v.name} from global.{v.name}", "policy:proxy-global"))
+            literal = v.op in (":-", "-") and v.arg is not None and v.arg.is_literal()
+            return "".join(v.arg.parts) if literal else ""
         definition = interpolate.lookup(v.name, self.project.variables)
         if self.policy.is_secret(v.name):
             # Its value is set at install time: used directly it renders empty; inside another

@@ -101,8 +101,8 @@ def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
     if plan is not None:
         try:
             out = _render_in_chunks(plan, values, release, namespace)
-        except helm.HelmError:
-            out = None   # the whole render says what is wrong (or renders what chunks cannot)
+        except Exception:  # noqa: BLE001 - the whole render says what is wrong (or renders what parts cannot)
+            out = None
     if out is None:
         with scratch_dir("c2h-render-") as tmp:
             target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name)
@@ -119,15 +119,17 @@ def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
 #
 # Helm's tpl function copies every template of the release on each call, so an umbrella with n
 # dependencies whose templates call tpl renders in O(n^2): 1,000 alias dependencies take minutes.
-# Above _CHUNK dependencies the umbrella renders in parts that give the same output:
-#   - one pass with the umbrella's own templates, every dependency's values, schema and partials
-#     (_*.tpl), none of their other templates: values are coalesced and validated as in one render;
-#   - one pass per _CHUNK dependencies, with only those in Chart.yaml and only the umbrella's partials.
+# Above 2 * _CHUNK dependencies the umbrella renders in parts that give the same output:
+#   - one pass with the umbrella's own templates and schema, every dependency's values and partials
+#     (_*.tpl), none of their other templates: values are coalesced as in one render;
+#   - one pass per _CHUNK dependencies, with only those in Chart.yaml (and in the values given),
+#     their templates and schemas, and only the umbrella's partials.
+# Every schema is applied once, every template rendered once; parts run in threads.
 # A subchart's output depends on its own templates, its values and the named templates it
 # includes. Parts are only used when that is all it can depend on: file:// dependencies without
 # dependencies of their own, conditions on their own values only, no tags or import-values, no
 # named template defined by two charts, globals without nested tables (which Helm shares between
-# sibling subcharts when coalescing). Any Helm error in a part falls back to one render.
+# sibling subcharts when coalescing). Any error in a part falls back to one render.
 
 _CHUNK = 50
 _DEFINE = re.compile(r"\{\{-?\s*(?:define|block)\b")
@@ -153,9 +155,11 @@ def _flat_globals(values: Any, keys: set[str]) -> bool:
 def _chunk_plan(chart_dir: Path, values: dict[str, Any]) -> tuple | None:
     """(chart_dir, metadata, dependencies, sources by name) when chart_dir may render in parts."""
     try:
+        if len(dependencies(chart_dir)) <= 2 * _CHUNK:
+            return None
         meta = _chart_meta(chart_dir)
         deps = meta.get("dependencies") or []
-        if not isinstance(deps, list) or len(deps) <= _CHUNK or (chart_dir / "charts").exists():
+        if not isinstance(deps, list) or len(deps) <= 2 * _CHUNK or (chart_dir / "charts").exists():
             return None
         keys: set[str] = set()
         sources: dict[str, Path] = {}
@@ -164,7 +168,8 @@ def _chunk_plan(chart_dir: Path, values: dict[str, Any]) -> tuple | None:
                 return None
             repo, name = str(d.get("repository", "")), str(d.get("name", ""))
             key = str(d.get("alias") or name)
-            if not repo.startswith("file://") or key in keys or d.get("condition") not in (None, f"{key}.enabled"):
+            if not repo.startswith("file://") or key in keys or key == "global" \
+                    or d.get("condition") not in (None, f"{key}.enabled"):
                 return None
             keys.add(key)
             src = (chart_dir / repo[len("file://"):]).resolve()
@@ -197,8 +202,9 @@ def _chunk_plan(chart_dir: Path, values: dict[str, Any]) -> tuple | None:
         return None
 
 
-def _link_tree(src: Path, dest: Path, templates: str) -> None:
-    """src's files in dest, as assemble links them, with all its templates or only its partials."""
+def _link_tree(src: Path, dest: Path, templates: str, skip: tuple[str, ...] = ()) -> None:
+    """src's files in dest, as assemble links them, with all its templates or only its partials,
+    without the top-level files named in skip."""
     for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
         dirnames[:] = [d for d in dirnames if d not in ("charts", ".git")]
         rel = os.path.relpath(dirpath, src)
@@ -207,7 +213,7 @@ def _link_tree(src: Path, dest: Path, templates: str) -> None:
         out.mkdir(parents=True, exist_ok=True)
         for f in filenames:
             if f in ("charts", "Chart.lock", ".git") or (in_templates and templates == "partials"
-                                                          and not f.startswith("_")):
+                                                          and not f.startswith("_")) or (rel == "." and f in skip):
                 continue
             _link_or_copy(os.path.join(dirpath, f), str(out / f))
 
@@ -218,26 +224,28 @@ def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespa
     helm = _helm()
     chart_dir, meta, deps, sources = plan
     with scratch_dir("c2h-render-") as tmp:
-        passes = [Path(tmp) / "0" / chart_dir.name]
-        _link_tree(chart_dir, passes[0], "all")
-        for name, src in sources.items():
-            _link_tree(src, passes[0] / "charts" / name, "partials")
+        first = Path(tmp) / "0" / chart_dir.name
+        _link_tree(chart_dir, first, "all")
+        for name, src in sources.items():   # their schemas are applied in their own parts
+            _link_tree(src, first / "charts" / name, "partials", skip=("values.schema.json",))
+        passes = [(first, values)]
         for i in range(0, len(deps), _CHUNK):
             part = deps[i:i + _CHUNK]
             target = Path(tmp) / str(len(passes)) / chart_dir.name
-            _link_tree(chart_dir, target, "partials")
-            os.unlink(target / "Chart.yaml")
+            # The umbrella's schema is applied in the first pass.
+            _link_tree(chart_dir, target, "partials", skip=("Chart.yaml", "values.schema.json"))
             (target / "Chart.yaml").write_text(yaml.safe_dump(dict(meta, dependencies=part), sort_keys=False),
                                                encoding="utf-8")
             for name in dict.fromkeys(str(d.get("name")) for d in part):
                 _link_tree(sources[name], target / "charts" / name, "all")
-            passes.append(target)
+            others = {str(d.get("alias") or d.get("name")) for d in deps} - {str(d.get("alias") or d.get("name")) for d in part}
+            passes.append((target, {k: v for k, v in values.items() if k not in others}))
 
-        def render(target: Path) -> dict[str, str]:
-            with helm.Chart.load(str(target)) as chart:
-                return chart.render(values=values, name=release, namespace=namespace)
+        def render(job: tuple[Path, dict[str, Any]]) -> dict[str, str]:
+            with helm.Chart.load(str(job[0])) as chart:
+                return chart.render(values=job[1], name=release, namespace=namespace)
 
-        # The engine releases the GIL: parts render on every core.
+        # ctypes releases the GIL while the engine works.
         with ThreadPoolExecutor(max_workers=min(len(passes), os.cpu_count() or 1)) as pool:
             outs = list(pool.map(render, passes))
     merged: dict[str, str] = {}
@@ -344,11 +352,57 @@ def lint_chart(chart_dir: Path) -> list[dict[str, Any]]:
     return [dict(m) for m in _LINTED[key]]
 
 
+class Linting:
+    """Lints under way (start_lints): result() waits for them, in the order the charts were given."""
+
+    def __init__(self, keys: list[str], running: dict[str, Any]):
+        self.keys, self.running = keys, running
+
+    def result(self) -> list[list[dict[str, Any]]]:
+        for key, future in self.running.items():
+            _LINTED[key] = future.result()
+        self.running = {}
+        return [[dict(m) for m in _LINTED[k]] for k in self.keys]
+
+
+def start_lints(chart_dirs: list[Path]) -> Linting:
+    """Start lint_chart of each chart not linted yet, in threads (ctypes releases the GIL while the
+    engine works), so that they run while the caller renders. Scratch copies are made here, so a
+    missing dependency is reported by this call, as lint_chart does."""
+    keys = [_digest(d) for d in chart_dirs]
+    todo = {k: d for k, d in zip(keys, chart_dirs) if k not in _LINTED}
+    running: dict[str, Any] = {}
+    if todo:
+        from concurrent.futures import ThreadPoolExecutor
+        pool = ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1))
+        try:
+            for key, chart_dir in todo.items():
+                tmp = scratch_dir("c2h-lint-")
+                try:
+                    target = assemble(chart_dir, Path(tmp.name) / Path(chart_dir).name)
+                except BaseException:
+                    tmp.cleanup()
+                    raise
+                running[key] = pool.submit(_lint_assembled, tmp, target)
+        finally:
+            pool.shutdown(wait=False)   # its threads end with their lints
+    return Linting(keys, running)
+
+
 def _lint(chart_dir: Path) -> list[dict[str, Any]]:
+    tmp = scratch_dir("c2h-lint-")
+    try:
+        target = assemble(chart_dir, Path(tmp.name) / Path(chart_dir).name)
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return _lint_assembled(tmp, target)
+
+
+def _lint_assembled(tmp, target: Path) -> list[dict[str, Any]]:
     helm = _helm()
     names = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
-    with scratch_dir("c2h-lint-") as tmp:
-        target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name)
+    with tmp:
         report = helm.lint(str(target))
     messages = [{"severity": names.get(m.get("severity", 0), "unknown"), "path": m.get("path", ""),
                  "message": m.get("error", "")} for m in report.get("messages", [])]

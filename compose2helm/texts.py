@@ -7,6 +7,8 @@ the compose default), or inline text when its definition is itself an address.
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -43,6 +45,7 @@ class Context:
     components: dict[str, str]                  # service -> component
     example: str = ""                           # the umbrella chart's name
     named: dict[str, str] = field(default_factory=dict)    # value key -> default (collected)
+    used_at: dict[str, str] = field(default_factory=dict)  # value key -> where it was first used
     secret_values: set[str] = field(default_factory=set)   # value keys that hold secrets
     addressed: dict[str, str] = field(default_factory=dict)  # env key -> the one service it names
     # Values fed by a variable of the same name: when compose leaves it unset, the rule's default
@@ -60,19 +63,24 @@ class Context:
         if secret:
             self.secret_values.add(key)
             default = ""   # a secret's value is never written into a chart
-        old = self.named.get(key)
-        if not old:
-            self.named[key] = default
-        elif default and default != old:
-            self.note(where, "changed", f"value {key} keeps default {old!r}; {default!r} not used",
-                      POLICY_VALUE)
+        if key not in self.named:
+            self.named[key], self.used_at[key] = default, where
+            return value_ref(key)
+        old = self.named[key]
+        if default != old:
+            # One value, two compose defaults: each place gets the one kept (the first non-empty).
+            kept = old or default
+            self.named[key] = kept
+            for place in dict.fromkeys((self.used_at[key], where)):
+                self.note(place, "changed", f"value {key} has one default, {kept!r}; compose also gives "
+                          f"{(default if kept == old else old)!r}", POLICY_VALUE)
         return value_ref(key)
 
     def snapshot(self) -> tuple:
-        return dict(self.named), set(self.secret_values), len(self.findings)
+        return dict(self.named), set(self.secret_values), len(self.findings), dict(self.used_at)
 
     def restore(self, state: tuple) -> None:
-        self.named, self.secret_values = state[0], state[1]
+        self.named, self.secret_values, self.used_at = state[0], state[1], state[3]
         del self.findings[state[2]:]
 
 
@@ -94,12 +102,21 @@ def _flatten(t: Template, ctx: Context, where: str, depth: int = 0) -> str:
     return "".join(out)
 
 
+def proxy_expr(v: Var) -> str:
+    """A proxy variable comes from global.<name>; compose's plain default applies while that is empty
+    (a default that names other variables is not carried: global is the one source)."""
+    expr = "{{ .Values.global." + v.name
+    if v.op in (":-", "-") and v.arg is not None and v.arg.is_literal() and v.arg.parts:
+        return expr + " | default " + json.dumps("".join(v.arg.parts)) + " }}"
+    return expr + " }}"
+
+
 def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
     p = ctx.policy
     if p.is_host_variable(v.name):
         return HOST
     if p.is_proxy(v.name):
-        return "{{ .Values.global." + v.name + " }}"
+        return proxy_expr(v)
     if v.name in p.token_variables:
         return TOKEN_EXPR
     definition = _definition(v.name, ctx)
@@ -121,6 +138,9 @@ def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
         default_text = _flatten(v.arg, ctx, where, depth + 1)
         if ctx.index.mentions_service(default_text):
             return default_text
+    if v.op in (":+", "+"):
+        # `${X:+text}` is text or nothing, not X's value: a value named X would carry the wrong thing.
+        return escape(interpolate.resolve(Template((v,)), public(ctx)))
     default = interpolate.resolve(Template((v,)), public(ctx))
     ctx.same_name.add(v.name)
     return ctx.name_value(v.name, default, where, secret=p.is_secret(v.name))
@@ -213,7 +233,7 @@ def env_entry(key: str, t: Template | None, ctx: Context,
         return "secretEnv", ref
     if p.is_proxy(key) and single is not None and p.is_proxy(single.name):
         ctx.note(where, "changed", f"from global.{single.name}", POLICY_PROXY)
-        return "env", "{{ .Values.global." + single.name + " }}"
+        return "env", proxy_expr(single)
     secret_vars = sorted({v.name for v in t.variables() if p.is_secret(v.name)})
     if secret_vars:
         ctx.note(where, "changed", f"holds {', '.join(secret_vars)}: the whole value goes to the Secret",

@@ -17,7 +17,7 @@ from .convert import Prepared
 from .endpoints import EndpointIndex, Target
 from .errors import InputError
 from .findings import (POLICY_CONFIG_FILE, POLICY_MODEL_CACHE, POLICY_PROXY, POLICY_PVC, POLICY_SECRET,
-                       POLICY_VOLUME)
+                       POLICY_VALUE, POLICY_VOLUME)
 from .plan import Instance
 from .podpolicy import check_pod
 from .records import ObjectIndex, compose_record, workload_record
@@ -213,6 +213,11 @@ def _same(c: Any, k: Any) -> bool:
 
 def _explain(fld: str, c: Any, k: Any, sources: dict[str, str], findings, policy) -> str | None:
     keyed = {(f.key, f.action): f for f in findings}
+    places = {"args": "command[", "command": "entrypoint["}
+    if any(f.rule == POLICY_VALUE and f.action == "changed"
+           and (f.key == f"environment.{fld[4:]}" if fld.startswith("env.") else
+                fld in places and f.key.startswith(places[fld])) for f in findings):
+        return POLICY_VALUE              # one value, two compose defaults: the one kept
     if fld.startswith("env."):
         key = fld[4:]
         if policy.is_secret(key) and sources.get(key) == "Secret" and k == "":

@@ -391,3 +391,19 @@ def test_compose_healthcheck_replaces_the_rules_probe_whole(tmp_path):
     for key in ("readinessProbe", "startupProbe"):
         assert pods["ex-tgi"][key]["exec"] == {"command": ["true"]} and "httpGet" not in pods["ex-tgi"][key]
         assert key not in pods["ex-tei"]
+
+
+def test_a_chart_name_taken_by_another_services_name_is_no_collision(tmp_path):
+    """Two tei services are named after themselves; one of them is called `tgi`, which a lone tgi
+    service would be named after its chart: that one takes its own service name instead."""
+    base = tmp_path / "Ex" / "docker" / "xeon"
+    base.mkdir(parents=True)
+    (base / "compose.yaml").write_text(
+        "services:\n"
+        "  tgi:\n    image: ghcr.io/huggingface/text-embeddings-inference:cpu-1.5\n    ports: ['6006:80']\n"
+        "  other-tei:\n    image: ghcr.io/huggingface/text-embeddings-inference:cpu-1.5\n    ports: ['6007:80']\n"
+        "  llm:\n    image: ghcr.io/huggingface/text-generation-inference:2.4.0-intel-cpu\n    ports: ['8008:80']\n")
+    r = convert([base / "compose.yaml"], tmp_path / "out")
+    assert r.ok, r.verification.as_dict()
+    assert {i.service: (i.component, i.name) for i in r.plan.instances} == {
+        "tgi": ("tei", "tgi"), "other-tei": ("tei", "other-tei"), "llm": ("tgi", "llm")}

@@ -614,20 +614,16 @@ def known_bugs(doc: Doc) -> set[str]:
     bugs: set[str] = set()
     services = {n: b for n, b in doc.services.items() if isinstance(b, dict)}
     anchor_texts = _leaves(doc.anchors)
+    # A megaservice image after the first gets a chart built from the service: no rule ports.
+    megas = [n for n, b in services.items() if any(r.kind == "megaservice" for r in _rules_for(b.get("image")))]
     portless = {n for n, b in services.items()
-                if not b.get("ports") and not b.get("expose") and not any(r.ports for r in _rules_for(b.get("image")))}
+                if not b.get("ports") and not b.get("expose")
+                and (not any(r.ports for r in _rules_for(b.get("image"))) or n in megas[1:])}
     for name, body in services.items():
         ext = body.get("extends")
         base = services.get(ext if isinstance(ext, str) else (ext or {}).get("service"), {}) if ext else {}
         own_texts = _leaves(body) + _leaves(base)
         own_vars = _vars(own_texts)
-        # verify: one variable with two defaults (or with and without one) in one service; the
-        # difference policy:variable-to-value makes is not explained.
-        forms: dict[str, set] = {}
-        for v in _vars(own_texts + anchor_texts):
-            forms.setdefault(v.name, set()).add((v.op, v.arg.source() if v.arg is not None else None))
-        if any(len(f) > 1 for f in forms.values()):
-            bugs.add("one variable with two defaults in a service")
         # mapping: a bare name of a service that has no Service object is rewritten to that Service
         # anyway; so are `redis://<itself>:6379` and a `self` endpoint hint (`host_ip:`,
         # `MEGA_SERVICE_HOST_IP: ${host_ip}`) when the service itself has none.
@@ -635,9 +631,10 @@ def known_bugs(doc: Doc) -> set[str]:
                 (name in portless and any(f"//{name}:" in t for t in own_texts)) or \
                 (name in portless and SELF_HINTS & (set(_env_keys(body)) | set(_env_keys(base)))):
             bugs.add("bare name of a service without a Service")
-        # verify/mapping: the compose default of a proxy variable (`J: ${no_proxy:-b}`) is dropped
-        # from a key that is not itself a proxy (it becomes global.no_proxy, default ""), unexplained.
-        if any(RULES.policy.is_proxy(v.name) and v.op in (":-", "-") for v in own_vars + _vars(anchor_texts)):
+        # verify/mapping: a proxy variable's default that names other variables
+        # (`J: ${no_proxy:-${X}}`) is not carried (global.no_proxy is the one source), unexplained.
+        if any(RULES.policy.is_proxy(v.name) and v.op in (":-", "-") and v.arg is not None
+               and not v.arg.is_literal() for v in own_vars + _vars(anchor_texts)):
             bugs.add("default of a proxy variable dropped")
         # mapping: one named value of the rule fed by two different texts (`MODEL_ID=$REGISTRY` and
         # `LLM_MODEL_ID=x`; `LLM_MODEL_ID=none` and `--model-id ${LLM_MODEL_ID}`; `--model-id x` and

@@ -1,0 +1,116 @@
+"""The fast paths (benchmarks/run.py) give what the plain paths give."""
+from __future__ import annotations
+
+import itertools
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from compose2helm import loader, render
+from compose2helm.errors import InputError
+from compose2helm.migrate import migrate
+
+from conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    migrate(FIXTURES, out, jobs=1)
+    return out
+
+
+def _whole(monkeypatch, chart: Path, values: dict, release: str):
+    with monkeypatch.context() as m:
+        m.setattr(render, "_chunk_plan", lambda *a: None)
+        return render.render_chart(chart, values, release)
+
+
+def test_an_umbrella_renders_the_same_in_parts(migrated, monkeypatch):
+    """Parts of one dependency each (the size only matters above 100 dependencies)."""
+    umbrella = migrated / "helm-charts" / "chatqna"
+    for overlay in sorted(umbrella.glob("*-values.yaml")):
+        values = yaml.safe_load(overlay.read_text(encoding="utf-8"))
+        monkeypatch.setattr(render, "_CHUNK", 1)
+        assert render._chunk_plan(umbrella.resolve(), values) is not None
+        parts = render.render_chart(umbrella, values, "chatqna")
+        assert [(d.source, d.text) for d in parts] == \
+            [(d.source, d.text) for d in _whole(monkeypatch, umbrella, values, "chatqna")]
+
+
+def test_parts_are_not_used_when_subcharts_could_depend_on_each_other(migrated, monkeypatch):
+    umbrella = (migrated / "helm-charts" / "chatqna").resolve()
+    monkeypatch.setattr(render, "_CHUNK", 1)
+    assert render._chunk_plan(umbrella, {}) is not None
+    assert render._chunk_plan(umbrella, {"global": {"proxy": {"http": "x"}}}) is None   # a nested global
+
+
+def test_rendered_objects_are_copies(migrated):
+    umbrella = migrated / "helm-charts" / "chatqna"
+    values = yaml.safe_load((umbrella / "xeon-values.yaml").read_text(encoding="utf-8"))
+    first = render.render_chart(umbrella, values, "chatqna")
+    first[0].obj["metadata"]["name"] = "changed"
+    assert render.render_chart(umbrella, values, "chatqna")[0].obj["metadata"]["name"] != "changed"
+
+
+@pytest.mark.parametrize("text", [
+    "services:\n  a:\n    image: x\n    environment:\n      A: False\n      B: 1.0\n      C: 017\n    restart: no\n",
+    "x-c: &c\n  image: x\n  environment: &e\n    A: 1\nservices:\n  a:\n    <<: *c\n    environment:\n"
+    "      <<: *e\n      B: yes\n",
+    "services:\n  a:\n    image: x\n    ports: [22:22, \"80:80\"]\n    labels: {k: 2024-01-01, l: .inf}\n",
+    "services:\n  a:\n    image: x\n    image: y\n",                # duplicate key: the same error
+    "services:\n  a:\n    image: \"\\ud83d\"\n",                  # lone surrogate: the same error
+    "services:\n  a:\n    image:\tx\n",                           # a tab: PyYAML's reading
+    "services:\n  a:\n    image: [x\n",                            # bad YAML: the same error
+    "services:\n  a: {image: x}\n---\nservices: {}\n",             # two documents: the same error
+])
+def test_libyaml_reads_compose_files_as_the_python_loader_does(tmp_path, monkeypatch, text):
+    f = tmp_path / "compose.yaml"
+    f.write_text(text, encoding="utf-8")
+
+    def read():
+        try:
+            return "ok", loader._read_yaml(f)
+        except InputError as exc:
+            return "error", str(exc)
+
+    fast = read()
+    monkeypatch.setattr(loader, "_CYamlLoader", None)
+    assert fast == read()
+
+
+def test_verify_compares_as_deepdiff_does():
+    from deepdiff import DeepDiff
+
+    from compose2helm.verify import _same
+    values = [None, 0, 1, True, False, 1.0, -0.0, "1", "", [], [1], [1.0], [1, 2], [2, 1], (1,), {}, {"a": 1},
+              {"a": 1.0}, {"a": True}, {"a": [1, {"b": "x"}]}, {"a": [1, {"b": "y"}]}, {1: "a"}, {True: "a"},
+              float("nan"), [float("nan")], {"a": None}, {"b": None}, {"a": 1, "b": 2}, {"b": 2, "a": 1}]
+    for a, b in itertools.product(values, values):
+        assert _same(a, b) == (not DeepDiff(a, b, ignore_order=False)), (a, b)
+
+
+def test_migrate_lints_each_umbrella_as_written(migrated):
+    """Every file's outcome counts the lint of the umbrella it was converted into."""
+    from compose2helm.render import lint_chart
+    for chart in ("chatqna", "codegen"):
+        assert [m for m in lint_chart(migrated / "helm-charts" / chart) if m["severity"] == "error"] == []
+
+
+def test_migrate_reports_umbrella_lint_errors_for_every_file(tmp_path, monkeypatch):
+    import compose2helm.migrate as m
+    src = tmp_path / "in" / "Ex" / "docker"
+    for platform in ("xeon", "gaudi"):
+        (src / platform).mkdir(parents=True)
+        (src / platform / "compose.yaml").write_text(textwrap.dedent("""
+            services:
+              web:
+                image: nginx:1.25
+                ports: ["8080:80"]
+            """))
+    monkeypatch.setattr(m, "_lint_umbrella", lambda out, chart: [f"helm-charts/{chart}: Chart.yaml: broken"])
+    report = migrate(tmp_path / "in", tmp_path / "out", jobs=1)
+    assert [o.status for o in report.outcomes] == ["unverified", "unverified"]
+    assert all("helm-charts/ex: Chart.yaml: broken" in o.unexplained_detail for o in report.outcomes)
