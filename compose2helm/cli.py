@@ -39,6 +39,15 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+# Options several commands share (typer reads their settings; one definition keeps them alike).
+WAIT_OPTION = typer.Option(False, "--wait-for-dependencies", help="depends_on with service_healthy: an init "
+                           "container waits for each dependency.")
+ALLOW_OPTION = typer.Option([], "--allow", help="Carry a privilege compose grants, which is dropped otherwise "
+                            "(repeatable): privileged, host-ipc, host-network, host-devices, unconfined.")
+FORCE_OPTION = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand (or files "
+                            "compose2helm did not write).")
+
+
 @app.command()
 def convert(
     files: List[Path] = typer.Argument(..., help="Compose file(s); later files patch earlier ones, as -f does."),
@@ -65,13 +74,9 @@ def convert(
     dry_run: bool = typer.Option(False, "--dry-run", help="Do everything but write: list the files that would "
                                  "change."),
     strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
-    wait_for_dependencies: bool = typer.Option(False, "--wait-for-dependencies", help="depends_on with "
-                                               "service_healthy: an init container waits for each dependency."),
-    allow: List[str] = typer.Option([], "--allow", help="Carry a privilege compose grants, which is dropped "
-                                    "otherwise (repeatable): privileged, host-ipc, host-network, host-devices, "
-                                    "unconfined."),
-    force: bool = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand "
-                               "(or files compose2helm did not write)."),
+    wait_for_dependencies: bool = WAIT_OPTION,
+    allow: List[str] = ALLOW_OPTION,
+    force: bool = FORCE_OPTION,
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list every finding and every explained "
@@ -114,11 +119,8 @@ def verify(
                                                "against (default: the newest known)."),
     no_lint: bool = typer.Option(False, "--no-lint", help="Do not lint the charts."),
     strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
-    wait_for_dependencies: bool = typer.Option(False, "--wait-for-dependencies", help="depends_on with "
-                                               "service_healthy: an init container waits for each dependency."),
-    allow: List[str] = typer.Option([], "--allow", help="Carry a privilege compose grants, which is dropped "
-                                    "otherwise (repeatable): privileged, host-ipc, host-network, host-devices, "
-                                    "unconfined."),
+    wait_for_dependencies: bool = WAIT_OPTION,
+    allow: List[str] = ALLOW_OPTION,
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the verdict only."),
 ) -> None:
@@ -156,13 +158,9 @@ def migrate(
     dry_run: bool = typer.Option(False, "--dry-run", help="Convert in a scratch copy and list the files that "
                                  "would change under --out."),
     strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
-    wait_for_dependencies: bool = typer.Option(False, "--wait-for-dependencies", help="depends_on with "
-                                               "service_healthy: an init container waits for each dependency."),
-    allow: List[str] = typer.Option([], "--allow", help="Carry a privilege compose grants, which is dropped "
-                                    "otherwise (repeatable): privileged, host-ipc, host-network, host-devices, "
-                                    "unconfined."),
-    force: bool = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand "
-                               "(or files compose2helm did not write)."),
+    wait_for_dependencies: bool = WAIT_OPTION,
+    allow: List[str] = ALLOW_OPTION,
+    force: bool = FORCE_OPTION,
     output_format: str = typer.Option("text", "--format", help="text or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the summary only."),
 ) -> None:

@@ -71,24 +71,19 @@ def security_values(s: Service, rule: Rule, allow: frozenset[str], note: Callabl
             note("privileged", "carried", "privileged: true (--allow privileged)", POLICY_LEAST_PRIVILEGE)
         else:
             note("privileged", "dropped", "privileged container " + _hint("privileged"), POLICY_LEAST_PRIVILEGE)
-    if s.ipc:
-        if s.ipc == "host" and "host-ipc" in allow:
-            v["hostIPC"] = True
-            note("ipc", "carried", "hostIPC: true (--allow host-ipc)", POLICY_LEAST_PRIVILEGE)
-        elif s.ipc == "host":
-            note("ipc", "dropped", "ipc host: the node's IPC namespace " + _hint("host-ipc"), POLICY_LEAST_PRIVILEGE)
+    # Host namespaces: compose key, its value, the opt-in, the pod field, what another mode means.
+    for key, mode, opt, field, other in (
+            ("ipc", s.ipc, "host-ipc", "hostIPC", "containers of a pod share IPC; there is no per-service mode"),
+            ("network_mode", s.network_mode, "host-network", "hostNetwork", "pods have their own network")):
+        if not mode:
+            continue
+        if mode == "host" and opt in allow:
+            v[field] = True
+            note(key, "carried", f"{field}: true (--allow {opt})", POLICY_LEAST_PRIVILEGE)
+        elif mode == "host":
+            note(key, "dropped", f"{key} host: the node's namespace " + _hint(opt), POLICY_LEAST_PRIVILEGE)
         else:
-            note("ipc", "dropped", f"ipc {s.ipc}: containers of a pod share IPC; there is no per-service mode",
-                 POLICY_NO_MEANING)
-    if s.network_mode:
-        if s.network_mode == "host" and "host-network" in allow:
-            v["hostNetwork"] = True
-            note("network_mode", "carried", "hostNetwork: true (--allow host-network)", POLICY_LEAST_PRIVILEGE)
-        elif s.network_mode == "host":
-            note("network_mode", "dropped", "network_mode host " + _hint("host-network"), POLICY_LEAST_PRIVILEGE)
-        else:
-            note("network_mode", "dropped", f"network_mode {s.network_mode}: pods have their own network",
-                 POLICY_NO_MEANING)
+            note(key, "dropped", f"{key} {mode}: {other}", POLICY_NO_MEANING)
 
     devices: list[dict[str, Any]] = []
     if s.devices and not device_plugin:

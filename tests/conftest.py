@@ -40,3 +40,15 @@ def plan_of(tmp_path: Path, text: str, env: str | None = None, platform: str = "
     project = load_project([src], env_files)
     return plan_project(project, load_rules(), example="Ex", chart="ex", platform=platform, variant="",
                         sources=["x"])
+
+
+def convert_example(tmp_path: Path, text: str, **options):
+    """Convert a one-file compose project (Ex/docker/xeon) into tmp_path/out; returns the result and the
+    rendered objects."""
+    from compose2helm.convert import convert
+
+    src = tmp_path / "Ex" / "docker" / "xeon" / "compose.yaml"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text(textwrap.dedent(text))
+    result = convert([src], tmp_path / "out", **options)
+    return result, manifest_objects(tmp_path / "out" / result.manifest)

@@ -11,7 +11,7 @@ from compose2helm.convert import convert
 from compose2helm.layout import place, variant_of
 from compose2helm.rules import load_rules, split_image
 
-from conftest import by_kind, manifest_objects, plan_of
+from conftest import by_kind, manifest_objects, plan_of, convert_example
 
 RULES = load_rules()
 
@@ -375,17 +375,18 @@ def test_default_of_a_secret_variable_used_directly_verifies(tmp_path):
 def test_compose_healthcheck_replaces_the_rules_probe_whole(tmp_path):
     """An exec healthcheck on a component whose chart probes with httpGet must not be merged into
     it (one probe, two handlers), and a disabled healthcheck removes the chart's probes."""
-    base = tmp_path / "Ex" / "docker" / "xeon"
-    base.mkdir(parents=True)
-    (base / "compose.yaml").write_text(
-        "services:\n"
-        "  tgi-service:\n    image: ghcr.io/huggingface/text-generation-inference:2.4.0-intel-cpu\n"
-        "    ports: ['8008:80']\n    healthcheck: {test: [CMD, 'true']}\n"
-        "  tei:\n    image: ghcr.io/huggingface/text-embeddings-inference:cpu-1.5\n"
-        "    ports: ['6006:80']\n    healthcheck: {disable: true}\n")
-    r = convert([base / "compose.yaml"], tmp_path / "out")
+    r, docs = convert_example(tmp_path, """\
+        services:
+          tgi-service:
+            image: ghcr.io/huggingface/text-generation-inference:2.4.0-intel-cpu
+            ports: ['8008:80']
+            healthcheck: {test: [CMD, 'true']}
+          tei:
+            image: ghcr.io/huggingface/text-embeddings-inference:cpu-1.5
+            ports: ['6006:80']
+            healthcheck: {disable: true}
+        """)
     assert r.ok, r.verification.as_dict()
-    docs = [d for d in yaml.safe_load_all((tmp_path / "out" / r.manifest).read_text()) if d]
     pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]
             for d in docs if d["kind"] == "Deployment"}
     for key in ("readinessProbe", "startupProbe"):
@@ -396,14 +397,12 @@ def test_compose_healthcheck_replaces_the_rules_probe_whole(tmp_path):
 def test_a_chart_name_taken_by_another_services_name_is_no_collision(tmp_path):
     """Two tei services are named after themselves; one of them is called `tgi`, which a lone tgi
     service would be named after its chart: that one takes its own service name instead."""
-    base = tmp_path / "Ex" / "docker" / "xeon"
-    base.mkdir(parents=True)
-    (base / "compose.yaml").write_text(
-        "services:\n"
-        "  tgi:\n    image: ghcr.io/huggingface/text-embeddings-inference:cpu-1.5\n    ports: ['6006:80']\n"
-        "  other-tei:\n    image: ghcr.io/huggingface/text-embeddings-inference:cpu-1.5\n    ports: ['6007:80']\n"
-        "  llm:\n    image: ghcr.io/huggingface/text-generation-inference:2.4.0-intel-cpu\n    ports: ['8008:80']\n")
-    r = convert([base / "compose.yaml"], tmp_path / "out")
+    r, _docs = convert_example(tmp_path, """\
+        services:
+          tgi: {image: "ghcr.io/huggingface/text-embeddings-inference:cpu-1.5", ports: ['6006:80']}
+          other-tei: {image: "ghcr.io/huggingface/text-embeddings-inference:cpu-1.5", ports: ['6007:80']}
+          llm: {image: "ghcr.io/huggingface/text-generation-inference:2.4.0-intel-cpu", ports: ['8008:80']}
+        """)
     assert r.ok, r.verification.as_dict()
     assert {i.service: (i.component, i.name) for i in r.plan.instances} == {
         "tgi": ("tei", "tgi"), "other-tei": ("tei", "other-tei"), "llm": ("tgi", "llm")}
