@@ -12,7 +12,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from .yamlout import dump, key
+from .yamlout import dump, key, plain
 
 # JSON-schema types.
 STRING = {"type": "string"}
@@ -144,6 +144,8 @@ def comment(text: str, indent: int = 0, width: int = 100) -> list[str]:
 def scalar(value: Any) -> str:
     """A YAML scalar; strings that need quotes get double quotes (JSON is valid YAML there)."""
     if isinstance(value, str):
+        if plain(value):
+            return value
         text = dump({"k": value})[3:].rstrip("\n")
         if text.startswith(("'", '"', "|", ">")) or "\n" in text:
             return json.dumps(value, ensure_ascii=False)

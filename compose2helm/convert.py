@@ -244,9 +244,8 @@ def _check_gmc(stage: Staging, rel: str, crd: Path) -> list[str]:
 
 
 def _copy_tree(src: Path, stage: Staging, rel: str) -> None:
-    for path in sorted(src.rglob("*")):
-        if path.is_file() and "charts" not in path.relative_to(src).parts[:-1] and path.name != "Chart.lock":
-            stage.write(f"{rel}/{path.relative_to(src).as_posix()}", path.read_text(encoding="utf-8"))
+    """Another overlay's common chart, only to render with (not output): linked, not copied."""
+    stage.link_in(rel, src)
 
 
 def _existing_umbrella(chart_dir: Path) -> tuple[set[Dependency], dict[str, str]]:

@@ -50,6 +50,13 @@ class Staging:
         path.write_text(text, encoding="utf-8")
         self.files[rel] = text
 
+    def link_in(self, rel: str, source: Path) -> None:
+        """A directory needed beside the output (to render with) that is not itself output: a
+        symlink, which commit() never follows and close() removes without touching its target."""
+        dest = self.root / Path(rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(Path(source).resolve(), dest, target_is_directory=True)
+
     def path(self, rel: str) -> Path:
         return self.root / rel
 

@@ -1,6 +1,7 @@
 """Deterministic YAML output: insertion order kept, block style, no line folding."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -24,8 +25,20 @@ def _str(dumper: yaml.SafeDumper, data: str):
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
+# Words (and their capitalised forms) that a YAML 1.1 reader takes for booleans or null.
+_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", ""}
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
+
+
+def plain(text: str) -> bool:
+    """Whether text is safe unquoted: a name-like word no YAML reader takes for anything else."""
+    return bool(_PLAIN.fullmatch(text)) and text.lower() not in _WORDS
+
+
 def key(text: str) -> str:
     """A mapping key written by hand, quoted when a YAML reader would take it for another type."""
+    if plain(text):          # the common case, without running the emitter
+        return text
     return dump(text).rstrip("\n").removesuffix("\n...")
 
 
