@@ -94,6 +94,9 @@ class EndpointIndex:
                 if target is None:
                     problems.append(f"host address with no port in {key} names no known service")
                     return m.group(0)
+                if not target.ports:
+                    problems.append(f"{key} names {target.service}, which has no Service (no ports)")
+                    return m.group(0)
                 done.append(Rewrite("host", target.service, m.group(0).replace(HOST, "${host_ip}"), target.dns))
                 return target.dns
             t = self.publisher(int(port))
@@ -112,6 +115,9 @@ class EndpointIndex:
             service = self.service_of(m.group("name"))
             t = self.targets[service]
             scheme, port = m.group("scheme") or "", m.group("port")
+            if not t.ports:     # nothing to address: no Service is made for a service without ports
+                problems.append(f"{key} names {service}, which has no Service (no ports)")
+                return m.group(0)
             if port is None:
                 after = scheme + t.dns
             else:

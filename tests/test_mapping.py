@@ -406,3 +406,22 @@ def test_a_chart_name_taken_by_another_services_name_is_no_collision(tmp_path):
     assert r.ok, r.verification.as_dict()
     assert {i.service: (i.component, i.name) for i in r.plan.instances} == {
         "tgi": ("tei", "tgi"), "other-tei": ("tei", "other-tei"), "llm": ("tgi", "llm")}
+
+
+def test_a_bare_name_of_a_service_without_ports_is_left_as_it_is(tmp_path):
+    """No ports, no Service: an address naming it cannot become Service DNS, so it stays and is
+    reported (found by the property tests)."""
+    r, docs = convert_example(tmp_path, """\
+        services:
+          worker: {image: "busybox:1.36", command: ["sleep", "1d"]}
+          app:
+            image: opea/chatqna:latest
+            ports: ['8888:8888']
+            environment: {WORKER: worker, OTHER: "http://worker"}
+        """)
+    assert r.ok, r.verification.as_dict()
+    config = next(d["data"] for d in docs if d["kind"] == "ConfigMap" and "WORKER" in (d.get("data") or {}))
+    assert config["WORKER"] == "worker" and config["OTHER"] == "http://worker"
+    assert not [d for d in docs if d["kind"] == "Service" and "worker" in d["metadata"]["name"]]
+    unresolved = {f.key for f in r.plan.findings if f.action == "unresolved"}
+    assert {"environment.WORKER", "environment.OTHER"} <= unresolved

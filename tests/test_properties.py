@@ -518,7 +518,6 @@ def documents(draw) -> Doc:
 # Delete a predicate once its bug is fixed.
 
 RULES = load_rules()
-SELF_HINTS = {k for k, v in RULES.policy.endpoint_hints.items() if "self" in v}
 
 
 def _leaves(v: Any) -> list[str]:
@@ -553,24 +552,6 @@ def _repository(image: Any) -> str:
 def _rules_for(image: Any) -> list:
     repo = _repository(image)
     return [r for r in RULES.rules if any(fnmatch.fnmatchcase(repo, pat) for pat in r.images)]
-
-
-def _env_values(body: dict) -> list[str]:
-    env = body.get("environment")
-    if isinstance(env, dict):
-        return [x for k, v in env.items() if k != MERGE for x in _leaves(v)]
-    if isinstance(env, list):
-        return [str(i).partition("=")[2] for i in env]
-    return []
-
-
-def _env_keys(body: dict) -> list[str]:
-    env = body.get("environment")
-    if isinstance(env, dict):
-        return [k for k in env if k != MERGE]
-    if isinstance(env, list):
-        return [str(i).partition("=")[0] for i in env]
-    return []
 
 
 def _norm(text: str) -> str:
@@ -614,23 +595,11 @@ def known_bugs(doc: Doc) -> set[str]:
     bugs: set[str] = set()
     services = {n: b for n, b in doc.services.items() if isinstance(b, dict)}
     anchor_texts = _leaves(doc.anchors)
-    # A megaservice image after the first gets a chart built from the service: no rule ports.
-    megas = [n for n, b in services.items() if any(r.kind == "megaservice" for r in _rules_for(b.get("image")))]
-    portless = {n for n, b in services.items()
-                if not b.get("ports") and not b.get("expose")
-                and (not any(r.ports for r in _rules_for(b.get("image"))) or n in megas[1:])}
     for name, body in services.items():
         ext = body.get("extends")
         base = services.get(ext if isinstance(ext, str) else (ext or {}).get("service"), {}) if ext else {}
         own_texts = _leaves(body) + _leaves(base)
         own_vars = _vars(own_texts)
-        # mapping: a bare name of a service that has no Service object is rewritten to that Service
-        # anyway; so are `redis://<itself>:6379` and a `self` endpoint hint (`host_ip:`,
-        # `MEGA_SERVICE_HOST_IP: ${host_ip}`) when the service itself has none.
-        if any(v in portless for v in _env_values(body) + _env_values(base)) or \
-                (name in portless and any(f"//{name}:" in t for t in own_texts)) or \
-                (name in portless and SELF_HINTS & (set(_env_keys(body)) | set(_env_keys(base)))):
-            bugs.add("bare name of a service without a Service")
         # verify/mapping: a proxy variable's default that names other variables
         # (`J: ${no_proxy:-${X}}`) is not carried (global.no_proxy is the one source), unexplained.
         if any(RULES.policy.is_proxy(v.name) and v.op in (":-", "-") and v.arg is not None
