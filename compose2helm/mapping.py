@@ -10,7 +10,7 @@ from .errors import InputError
 from .findings import (POLICY_ACCELERATOR, POLICY_ENDPOINT, POLICY_NO_MEANING, POLICY_ORDER, POLICY_PROBE,
                        POLICY_UNKNOWN, POLICY_WORKLOAD, Finding)
 from .privileges import security_values
-from .model import ComposeProject, Service, Template
+from .model import ComposeProject, Service, Template, Var
 from .names import dns_label
 from .plan import ExamplePlan, Instance
 from .probes import healthcheck_probe, rule_probes
@@ -211,6 +211,9 @@ def _values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice:
 
     accel = accelerator(s, ctx.policy, ctx.variables)
 
+    # A rule value fed by two different texts in this service (`MODEL_ID=x` and `--model-id y`)
+    # cannot be one value: each text then stays its own (compose gives each its own).
+    ctx.contested = _contested(s, rule)
     # Command and arguments: rule flags feed named values, other variables become values too.
     if s.entrypoint is not None:
         v["command"] = [convert(t, ctx, "entrypoint", f"entrypoint[{i}]") for i, t in enumerate(s.entrypoint)]
@@ -343,6 +346,27 @@ def _named_env(rule: Rule, key: str) -> str | None:
     return nv.key if nv else None
 
 
+def _contested(s: Service, rule: Rule) -> set[str]:
+    """Rule values that more than one distinct text feeds: env vars of the value, flag arguments,
+    and the variable of the value's own name."""
+    feeds: dict[str, set[str]] = {}
+    for nv in rule.values:
+        texts = feeds.setdefault(nv.key, set())
+        for key, t in s.environment.items():
+            if key in nv.env:
+                texts.add((t if t is not None else Template((Var(key),))).source())
+        words = list(s.command or [])
+        for i, word in enumerate(words):
+            text = word.source()
+            if text in nv.flags and i + 1 < len(words):
+                texts.add(words[i + 1].source())
+            elif "=" in text and text.partition("=")[0] in nv.flags:
+                texts.add(text.partition("=")[2])
+        for t in [t for t in s.environment.values() if t is not None] + words + list(s.entrypoint or []):
+            texts.update("${" + v.name + "}" for v in t.variables() if v.name == nv.key and not v.op)
+    return {key for key, texts in feeds.items() if len(texts) > 1}
+
+
 def _args(command: list[Template], rule: Rule, ctx: Context) -> list[str]:
     out: list[str] = []
     i = 0
@@ -351,6 +375,7 @@ def _args(command: list[Template], rule: Rule, ctx: Context) -> list[str]:
         flag_text = literal_text(word, ctx) if word.is_literal() else None
         where = f"command[{i}]"
         nv = rule.value_for_flag(flag_text) if flag_text else None
+        nv = None if nv is not None and nv.key in ctx.contested else nv
         if nv is not None and i + 1 < len(command):
             arg = command[i + 1].parts
             if len(arg) == 1 and not isinstance(arg[0], str) and arg[0].name == nv.key:
@@ -362,7 +387,7 @@ def _args(command: list[Template], rule: Rule, ctx: Context) -> list[str]:
         if flag_text and "=" in flag_text:
             flag, _, arg = flag_text.partition("=")
             nv = rule.value_for_flag(flag)
-            if nv is not None:
+            if nv is not None and nv.key not in ctx.contested:
                 out.append(escape(flag) + "=" + ctx.name_value(nv.key, arg, where))
                 i += 1
                 continue

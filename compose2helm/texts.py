@@ -54,6 +54,7 @@ class Context:
     findings: list[Finding] = field(default_factory=list)
     allow: frozenset[str] = frozenset()     # privileges the user opted in to (privileges.OPT_INS)
     wait_for_dependencies: bool = False     # depends_on service_healthy -> init containers
+    contested: set[str] = field(default_factory=set)   # rule values two texts feed: not used
 
     def note(self, key: str, action: str, detail: str, rule: str) -> None:
         self.findings.append(Finding(self.service, key, action, detail, rule))
@@ -240,6 +241,8 @@ def env_entry(key: str, t: Template | None, ctx: Context,
                  POLICY_SECRET)
         return "secretEnv", convert(t, ctx, key, where)
     named = named_for_env(key)
+    if named in ctx.contested:
+        named = None
     # A rule's value takes the whole env var only when it is one variable or plain text; a
     # mix (`x-${LLM_MODEL_ID}`) keeps its text and each variable becomes a value of its own.
     if named is not None and (single is not None or t.is_literal()) and not is_address(t, ctx):

@@ -425,3 +425,20 @@ def test_a_bare_name_of_a_service_without_ports_is_left_as_it_is(tmp_path):
     assert not [d for d in docs if d["kind"] == "Service" and "worker" in d["metadata"]["name"]]
     unresolved = {f.key for f in r.plan.findings if f.action == "unresolved"}
     assert {"environment.WORKER", "environment.OTHER"} <= unresolved
+
+
+def test_a_rule_value_two_texts_feed_keeps_each_text(tmp_path):
+    """MODEL_ID=a and --model-id b feed the same rule value: as one value one of them would be
+    wrong, so each keeps its own text (found by the property tests)."""
+    r, docs = convert_example(tmp_path, """\
+        services:
+          tgi-service:
+            image: ghcr.io/huggingface/text-generation-inference:2.4.0-intel-cpu
+            ports: ['8008:80']
+            environment: {MODEL_ID: a}
+            command: ["--model-id", "b"]
+        """)
+    assert r.ok, r.verification.as_dict()
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    config = next(d["data"] for d in docs if d["kind"] == "ConfigMap" and "MODEL_ID" in (d.get("data") or {}))
+    assert pod["args"] == ["--model-id", "b"] and config["MODEL_ID"] == "a"

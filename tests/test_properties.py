@@ -605,14 +605,6 @@ def known_bugs(doc: Doc) -> set[str]:
         if any(RULES.policy.is_proxy(v.name) and v.op in (":-", "-") and v.arg is not None
                and not v.arg.is_literal() for v in own_vars + _vars(anchor_texts)):
             bugs.add("default of a proxy variable dropped")
-        # mapping: one named value of the rule fed by two different texts (`MODEL_ID=$REGISTRY` and
-        # `LLM_MODEL_ID=x`; `LLM_MODEL_ID=none` and `--model-id ${LLM_MODEL_ID}`; `--model-id x` and
-        # `${EMBEDDING_MODEL_ID:-y}`): all get the one value, compose gives each its own.
-        for image in {id(i): i for i in (body.get("image"), base.get("image")) if i}.values():
-            for rule in _rules_for(image):
-                for nv in rule.values:
-                    if len(_feeds(nv, body, base)) >= 2:
-                        bugs.add("one named value fed by two texts")
     return bugs
 
 
