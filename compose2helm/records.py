@@ -91,10 +91,9 @@ class _Resolver:
         if self.policy.is_host_variable(v.name):
             return HOST
         if self.policy.is_proxy(v.name):
-            # global.<name>, empty unless set at install time; a plain default applies meanwhile.
+            # global.<name>, empty unless set at install time; compose's default applies meanwhile.
             self.applied.append((f"{v.name} from global.{v.name}", "policy:proxy-global"))
-            literal = v.op in (":-", "-") and v.arg is not None and v.arg.is_literal()
-            return "".join(v.arg.parts) if literal else ""
+            return self._parts(v.arg, depth + 1) if v.op in (":-", "-") and v.arg is not None else ""
         definition = interpolate.lookup(v.name, self.project.variables)
         if self.policy.is_secret(v.name):
             # Its value is set at install time: used directly it renders empty; inside another

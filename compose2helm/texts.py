@@ -7,13 +7,12 @@ the compose default), or inline text when its definition is itself an address.
 """
 from __future__ import annotations
 
-import json
 
 from dataclasses import dataclass, field
 from typing import Callable
 
 from . import interpolate
-from .endpoints import HOST, EndpointIndex, Rewrite, policy_address
+from .endpoints import HOST, EndpointIndex, policy_address
 from .findings import (POLICY_ENDPOINT, POLICY_EXTERNAL, POLICY_PROXY, POLICY_SECRET, POLICY_VALUE, Finding)
 from .model import Template, Var
 from .rules import Policy
@@ -103,13 +102,13 @@ def _flatten(t: Template, ctx: Context, where: str, depth: int = 0) -> str:
     return "".join(out)
 
 
-def proxy_expr(v: Var) -> str:
-    """A proxy variable comes from global.<name>; compose's plain default applies while that is empty
-    (a default that names other variables is not carried: global is the one source)."""
-    expr = "{{ .Values.global." + v.name
-    if v.op in (":-", "-") and v.arg is not None and v.arg.is_literal() and v.arg.parts:
-        return expr + " | default " + json.dumps("".join(v.arg.parts)) + " }}"
-    return expr + " }}"
+def proxy_expr(v: Var, ctx: Context, where: str, depth: int = 0) -> str:
+    """A proxy variable comes from global.<name>; compose's default applies while that is empty."""
+    value = "{{ .Values.global." + v.name + " }}"
+    if v.op in (":-", "-") and v.arg is not None and v.arg.parts:
+        default = _flatten(v.arg, ctx, where, depth + 1)
+        return "{{ with .Values.global." + v.name + " }}{{ . }}{{ else }}" + default + "{{ end }}"
+    return value
 
 
 def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
@@ -117,7 +116,7 @@ def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
     if p.is_host_variable(v.name):
         return HOST
     if p.is_proxy(v.name):
-        return proxy_expr(v)
+        return proxy_expr(v, ctx, where, depth)
     if v.name in p.token_variables:
         return TOKEN_EXPR
     definition = _definition(v.name, ctx)
@@ -234,7 +233,7 @@ def env_entry(key: str, t: Template | None, ctx: Context,
         return "secretEnv", ref
     if p.is_proxy(key) and single is not None and p.is_proxy(single.name):
         ctx.note(where, "changed", f"from global.{single.name}", POLICY_PROXY)
-        return "env", proxy_expr(single)
+        return "env", proxy_expr(single, ctx, where)
     secret_vars = sorted({v.name for v in t.variables() if p.is_secret(v.name)})
     if secret_vars:
         ctx.note(where, "changed", f"holds {', '.join(secret_vars)}: the whole value goes to the Secret",

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from compose2helm import interpolate
 from compose2helm.convert import convert
 from compose2helm.layout import discover_env_files, place
 from compose2helm.loader import load_project

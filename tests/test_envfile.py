@@ -1,13 +1,9 @@
-import sys
-from pathlib import Path
+import pytest
 
-
-import pytest  # noqa: E402
-
-from compose2helm.envfile import read_env_file  # noqa: E402
-from compose2helm.errors import InputError  # noqa: E402
-from compose2helm.interpolate import parse  # noqa: E402
-from compose2helm.model import Template  # noqa: E402
+from compose2helm.envfile import read_env_file
+from compose2helm.errors import InputError
+from compose2helm.interpolate import parse
+from compose2helm.model import Template
 
 
 def load(tmp_path, text):

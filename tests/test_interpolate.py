@@ -1,13 +1,9 @@
-import sys
-from pathlib import Path
+import pytest
 
-
-import pytest  # noqa: E402
-
-from compose2helm.errors import InputError  # noqa: E402
-from compose2helm.interpolate import (check_required, is_set, lookup, parse,  # noqa: E402
+from compose2helm.errors import InputError
+from compose2helm.interpolate import (check_required, is_set, lookup, parse,
                                       resolve)
-from compose2helm.model import Template, Var  # noqa: E402
+from compose2helm.model import Template, Var
 
 
 def V(**kw):

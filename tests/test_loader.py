@@ -1,15 +1,13 @@
 import re
-import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 
-import pytest  # noqa: E402
-
-from compose2helm.errors import InputError  # noqa: E402
-from compose2helm.interpolate import parse, resolve  # noqa: E402
-from compose2helm.loader import load_project  # noqa: E402
-from compose2helm.model import DeviceRequest, Port, Template, Volume  # noqa: E402
+from compose2helm.errors import InputError
+from compose2helm.interpolate import parse, resolve
+from compose2helm.loader import load_project
+from compose2helm.model import DeviceRequest, Port, Template, Volume
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "genaiexamples"

@@ -21,8 +21,7 @@ what the rest does:
   umbrella names exist;
 - test_convert_full: FULL_EXAMPLES (300) documents through the whole convert: render, lint, verify.
 
-Documents that take a generator branch reaching a known bug in another module are discarded with
-assume() (see known_bugs()); the property itself is never relaxed.
+No document is discarded: every one must end in a clean error or in output that verifies.
 
 Examples are derandomized (the same documents every run, as CI needs; no example database is
 written). COMPOSE2HELM_PROPERTY_EXPLORE=1 draws fresh random documents and keeps failures in
@@ -30,10 +29,8 @@ Hypothesis' database; COMPOSE2HELM_PROPERTY_SCALE=0.1 runs a tenth of the exampl
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
-import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,16 +39,13 @@ from typing import Any
 from unittest import mock
 
 import yaml
-from hypothesis import HealthCheck, assume, event, given, note, settings
+from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from compose2helm import convert as convert_module
 from compose2helm.convert import convert
 from compose2helm.errors import InputError
-from compose2helm.interpolate import parse
-from compose2helm.model import Template
-from compose2helm.names import dns_label
-from compose2helm.rules import image_repository, load_rules
+from compose2helm.rules import load_rules
 
 _SCALE = float(os.environ.get("COMPOSE2HELM_PROPERTY_SCALE", "1"))
 PROPERTY_EXAMPLES = max(1, int(2000 * _SCALE))
@@ -511,101 +505,8 @@ def documents(draw) -> Doc:
     return Doc(text, env, broken, {sv.name: sv.body for sv in svcs}, anchors)
 
 
-# --- known bugs outside the loader: the generator branches that reach them ----------------------
-# Each predicate below names a bug found by these tests in a file the test's owner does not own
-# (reported, with a reproduction, in the hand-over). The full test discards documents that take
-# such a branch, so the suite stays green while the property itself stays as strict as it was.
-# Delete a predicate once its bug is fixed.
-
+# The rules, read once for every document.
 RULES = load_rules()
-
-
-def _leaves(v: Any) -> list[str]:
-    if isinstance(v, Raw):
-        return [v.text]
-    if isinstance(v, str):
-        return [v]
-    if isinstance(v, dict):
-        return [x for k, item in v.items() for x in _leaves(item)]
-    if isinstance(v, list):
-        return [x for item in v for x in _leaves(item)]
-    return []
-
-
-def _vars(texts: list[str]) -> list:
-    found = []
-    for t in texts:
-        try:
-            found += parse(t).variables()
-        except InputError:
-            pass
-    return found
-
-
-def _repository(image: Any) -> str:
-    text = image.text if isinstance(image, Raw) else str(image or "")
-    text = re.sub(r"\$\{\w+:?-([^}]*)\}", r"\1", text)
-    text = re.sub(r"\$\{?\w+\}?", "", text)
-    return image_repository(text)
-
-
-def _rules_for(image: Any) -> list:
-    repo = _repository(image)
-    return [r for r in RULES.rules if any(fnmatch.fnmatchcase(repo, pat) for pat in r.images)]
-
-
-def _norm(text: str) -> str:
-    try:
-        return parse(text).source()
-    except InputError:
-        return text
-
-
-def _feeds(nv, body: dict, base: dict) -> set[str]:
-    """The texts that feed named value nv in one service: env values of its env keys, the
-    arguments of its flags, and references to its variables elsewhere."""
-    names = set(nv.env) | {nv.key}
-    texts: set[str] = set()
-    for b in (body, base):
-        env = b.get("environment")
-        pairs = [(k, _leaves(v)) for k, v in env.items() if k != MERGE] if isinstance(env, dict) else \
-            [(str(i).partition("=")[0], [str(i).partition("=")[2]]) for i in env] if isinstance(env, list) else []
-        for k, vals in pairs:
-            if k in nv.env:
-                texts |= {_norm(v) for v in vals} or {""}
-            for v in _vars(vals):
-                if v.name in names:
-                    texts.add(Template((v,)).source())
-        for key in ("command", "entrypoint"):
-            cmd = b.get(key)
-            tokens = [t for x in _leaves(cmd) for t in (x.split() if isinstance(cmd, (str, Raw)) else [x])]
-            for i, tok in enumerate(tokens):
-                for flag in nv.flags:
-                    if tok == flag and i + 1 < len(tokens):
-                        texts.add(_norm(tokens[i + 1]))
-                    elif tok.startswith(flag + "="):
-                        texts.add(_norm(tok[len(flag) + 1:]))
-                for v in _vars([tok]):
-                    if v.name in names:
-                        texts.add(Template((v,)).source())
-    return texts
-
-
-def known_bugs(doc: Doc) -> set[str]:
-    bugs: set[str] = set()
-    services = {n: b for n, b in doc.services.items() if isinstance(b, dict)}
-    anchor_texts = _leaves(doc.anchors)
-    for name, body in services.items():
-        ext = body.get("extends")
-        base = services.get(ext if isinstance(ext, str) else (ext or {}).get("service"), {}) if ext else {}
-        own_texts = _leaves(body) + _leaves(base)
-        own_vars = _vars(own_texts)
-        # verify/mapping: a proxy variable's default that names other variables
-        # (`J: ${no_proxy:-${X}}`) is not carried (global.no_proxy is the one source), unexplained.
-        if any(RULES.policy.is_proxy(v.name) and v.op in (":-", "-") and v.arg is not None
-               and not v.arg.is_literal() for v in own_vars + _vars(anchor_texts)):
-            bugs.add("default of a proxy variable dropped")
-    return bugs
 
 
 # --- running one document -----------------------------------------------------------------------
@@ -709,9 +610,6 @@ def test_convert_without_helm(doc, example, platform):
 @given(doc=documents(), example=st.sampled_from(EXAMPLES), platform=st.sampled_from(PLATFORMS))
 def test_convert_full(doc, example, platform):
     _explain(doc)
-    bugs = known_bugs(doc)
-    note(f"known bugs on this document's branches: {sorted(bugs)}")
-    assume(not bugs)
     with written(doc, example, platform) as (src, inputs, out):
         try:
             result = convert([src], out, rules=RULES)

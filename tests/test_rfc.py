@@ -3,7 +3,6 @@ and GMC output against GenAIExamples' own GMConnectors and the CRD."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
