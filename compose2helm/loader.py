@@ -220,36 +220,34 @@ def _env_copy(m: yaml.MappingNode) -> yaml.MappingNode:
     return yaml.MappingNode(m.tag, pairs, m.start_mark, m.end_mark, m.flow_style)
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read file: {getattr(e, 'strerror', None) or e}", file=path)
-    if _CYamlLoader is not None and "\t" not in text:
-        loader = _CYamlLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return None
-            _prepare_nodes(node, set())
-            return loader.construct_document(node)
-        except Exception:  # noqa: BLE001 - the pure-Python loader below says what is wrong
-            pass
-        finally:
-            loader.dispose()
-    loader = _YamlLoader(text)
+def _construct(loader_class: Any, text: str) -> Any:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
         _prepare_nodes(node, set())
         return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read file: {getattr(e, 'strerror', None) or e}", file=path)
+    if _CYamlLoader is not None and "\t" not in text:
+        try:
+            return _construct(_CYamlLoader, text)
+        except Exception:  # noqa: BLE001 - the pure-Python loader below says what is wrong
+            pass
+    try:
+        return _construct(_YamlLoader, text)
     except yaml.YAMLError as e:
         raise InputError(f"invalid YAML: {' '.join(str(e).split())}", file=path) from None
     except RecursionError:
         raise InputError("invalid YAML: structure nested too deeply", file=path) from None
-    finally:
-        loader.dispose()
 
 
 @functools.lru_cache(maxsize=1)

@@ -377,26 +377,24 @@ def start_lints(chart_dirs: list[Path]) -> Linting:
         pool = ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1))
         try:
             for key, chart_dir in todo.items():
-                tmp = scratch_dir("c2h-lint-")
-                try:
-                    target = assemble(chart_dir, Path(tmp.name) / Path(chart_dir).name)
-                except BaseException:
-                    tmp.cleanup()
-                    raise
-                running[key] = pool.submit(_lint_assembled, tmp, target)
+                running[key] = pool.submit(_lint_assembled, *_lint_copy(chart_dir))
         finally:
             pool.shutdown(wait=False)   # its threads end with their lints
     return Linting(keys, running)
 
 
-def _lint(chart_dir: Path) -> list[dict[str, Any]]:
+def _lint_copy(chart_dir: Path) -> tuple[Any, Path]:
+    """A scratch copy of the chart with its dependencies, to lint (the caller cleans it up)."""
     tmp = scratch_dir("c2h-lint-")
     try:
-        target = assemble(chart_dir, Path(tmp.name) / Path(chart_dir).name)
+        return tmp, assemble(chart_dir, Path(tmp.name) / Path(chart_dir).name)
     except BaseException:
         tmp.cleanup()
         raise
-    return _lint_assembled(tmp, target)
+
+
+def _lint(chart_dir: Path) -> list[dict[str, Any]]:
+    return _lint_assembled(*_lint_copy(chart_dir))
 
 
 def _lint_assembled(tmp, target: Path) -> list[dict[str, Any]]:
