@@ -22,6 +22,7 @@ from .plan import ExamplePlan, nesting
 from .privileges import check_opt_ins
 from .render import SAFE_LOADER, lint_chart, manifest_text, render_chart, start_lints  # noqa: F401
 from .rules import Rule, RuleSet, load_rules
+from .stamp import unstamped
 
 
 @dataclass
@@ -261,7 +262,7 @@ def _existing_umbrella(chart_dir: Path) -> tuple[set[Dependency], dict[str, str]
         for d in meta.get("dependencies") or []:
             deps.add(Dependency(str(d["name"]), str(d.get("alias") or "")))
     for f in sorted(chart_dir.glob("*-values.yaml")):
-        first = f.read_text(encoding="utf-8").split("\n", 1)[0]
+        first = unstamped(f.read_text(encoding="utf-8")).split("\n", 1)[0]
         m = re.search(r"values converted from (.+)\.$", first)
         overlays[f.name] = m.group(1) if m else "an earlier conversion"
     return deps, overlays

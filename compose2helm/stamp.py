@@ -42,6 +42,11 @@ def _split(text: str) -> tuple[str | None, str]:
     return None, text
 
 
+def unstamped(text: str) -> str:
+    """The file's own content, without its stamp line (readers of generated files start here)."""
+    return _split(text)[1]
+
+
 def stamp(rel: str, text: str) -> str:
     """text with its stamp line (an old stamp is replaced, so stamping is idempotent)."""
     _old, body = _split(text)

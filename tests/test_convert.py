@@ -13,7 +13,7 @@ from compose2helm.loader import load_project
 from compose2helm.render import render_chart
 from compose2helm.rules import load_rules
 
-from conftest import CORPUS, FIXTURES, by_kind, manifest_objects, needs_shared
+from conftest import CORPUS, FIXTURES, REPO, by_kind, manifest_objects, needs_shared
 
 SHARED_CHATQNA = [
     "old/ChatQnA/docker/gaudi/compose.yaml",
@@ -243,3 +243,14 @@ def test_committed_output_matches_the_fixtures(tmp_path):
         committed = repo / rel
         assert committed.is_file(), f"{rel} is not committed"
         assert committed.read_text() == (tmp_path / rel).read_text(), f"{rel} is stale"
+
+
+def test_readme_command_leaves_the_committed_output_as_it_is(tmp_path):
+    """The README's first command converts ChatQnA gaudi into the repository itself: the umbrella
+    must still name every overlay's source (read back from the stamped overlay files), so a fresh
+    clone stays clean."""
+    import shutil
+    for tree in ("helm-charts", "manifests"):
+        shutil.copytree(REPO / tree, tmp_path / tree)
+    r = convert([FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"], tmp_path)
+    assert r.ok and r.changed == []
