@@ -60,14 +60,20 @@ class Staging:
     def path(self, rel: str) -> Path:
         return self.root / rel
 
+    def _destinations(self) -> dict[str, str | None]:
+        """What is at each staged file's destination now, for the files whose content differs."""
+        current = {rel: _current(self.out / rel) for rel in sorted(self.files)}
+        return {rel: text for rel, text in current.items() if text != self.files[rel]}
+
     def pending(self) -> list[str]:
         """The staged files whose destination is missing or differs."""
-        return [rel for rel, text in sorted(self.files.items()) if _current(self.out / rel) != text]
+        return list(self._destinations())
 
     def commit(self) -> list[str]:
         """Write every changed file into place; returns the paths that changed."""
         root = self.out.resolve()
-        changed = self.pending()
+        destinations = self._destinations()
+        changed = list(destinations)
         for rel in sorted(self.files):   # check everything before writing anything
             dest = self.out / rel
             if root not in dest.resolve().parents:
@@ -78,7 +84,7 @@ class Staging:
                 if parent != Path(".") and (self.out / parent).exists() and not (self.out / parent).is_dir():
                     raise InputError(f"{parent.as_posix()} is a file; cannot write {rel} under it", file=self.out)
         if not self.force:
-            self._refuse_hand_edits(changed)
+            self._refuse_hand_edits(destinations)
         for rel in changed:
             dest = self.out / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -93,17 +99,15 @@ class Staging:
                 raise
         return changed
 
-    def _refuse_hand_edits(self, changed: list[str]) -> None:
-        kept = []
-        for rel in changed:
-            text = _current(self.out / rel)
-            if text is not None and state(text) != "generated":
-                kept.append((rel, "was edited by hand since compose2helm wrote it" if state(text) == "edited"
-                             else "was not written by compose2helm"))
+    def _refuse_hand_edits(self, destinations: dict[str, str | None]) -> None:
+        why = {"edited": "was edited by hand since compose2helm wrote it",
+               "foreign": "was not written by compose2helm"}
+        kept = [(rel, why[kind]) for rel, text in destinations.items()
+                if text is not None and (kind := state(text)) != "generated"]
         if kept:
-            rel, why = kept[0]
+            rel, reason = kept[0]
             more = f" ({len(kept) - 1} more like it)" if len(kept) > 1 else ""
-            raise InputError(f"{why}; use --force to overwrite it{more}", file=self.out / rel)
+            raise InputError(f"{reason}; use --force to overwrite it{more}", file=self.out / rel)
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
