@@ -148,7 +148,7 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
             if not stage.path(rel).exists():
                 if not (out / rel).is_dir():
                     raise InputError(f"the umbrella chart needs {rel}, which is missing", file=out / umbrella_rel)
-                _copy_tree(out / rel, stage, rel)
+                stage.link_in(rel, out / rel)   # to render with only: not output
       lint_report: dict[str, list[dict[str, Any]]] = {}
       with clock("lint"):
         rels = [f"helm-charts/common/{c}" for c in sorted(charts)] + [umbrella_rel] * lint_umbrella if lint else []
@@ -177,10 +177,6 @@ def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] |
                                         lint=[{"chart": c, **m} for c, msgs in sorted(lint_report.items())
                                               for m in msgs])
       with clock("write"):
-        # Files copied only to render with are not output.
-        for rel in [r for r in stage.files if r.startswith("helm-charts/common/")]:
-            if rel.split("/")[2] not in charts:
-                del stage.files[rel]
         changed = stage.pending() if dry_run else stage.commit()
     return ConvertResult(plan, placement, release, list(env_files), changed, manifest_rel, lint_report,
                          list(project.warnings), verification, gmc_files, gmc_problems, dict(clock.seconds),
@@ -242,11 +238,6 @@ def _write_gmc(plan: ExamplePlan, rules: RuleSet, stage: Staging, release: str) 
 def _check_gmc(stage: Staging, rel: str, crd: Path) -> list[str]:
     from . import gmc
     return gmc.validate(yaml.safe_load(stage.files[rel]), gmc.crd_schema(crd))
-
-
-def _copy_tree(src: Path, stage: Staging, rel: str) -> None:
-    """Another overlay's common chart, only to render with (not output): linked, not copied."""
-    stage.link_in(rel, src)
 
 
 def _existing_umbrella(chart_dir: Path) -> tuple[set[Dependency], dict[str, str]]:
