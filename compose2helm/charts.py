@@ -70,9 +70,9 @@ def _workload_templates(name: str, fullname_expr: str, fullname_doc: str, gated:
 
 
 def _values_context(rule: Rule, name: str) -> dict[str, Any]:
-    from .probes import rule_probes
+    from .probes import chart_probes
     ports = [{"name": str(p["name"]), "port": int(p["port"]), "targetPort": int(p["port"])} for p in rule.ports]
-    probes = rule_probes(rule.probe, ports[0]["port"] if ports else None)
+    probes = chart_probes(rule)
     return {
         "name": name,
         "description": rule.description or f"The {name} component.",

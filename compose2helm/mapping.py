@@ -13,7 +13,7 @@ from .privileges import security_values
 from .model import ComposeProject, Service, Template, Var
 from .names import dns_label
 from .plan import ExamplePlan, Instance
-from .probes import healthcheck_probe, rule_probes
+from .probes import chart_probes, healthcheck_probe, rule_probes
 from .rules import Rule, RuleSet, split_image
 from .texts import Context, convert, env_entry, escape, literal_text, value_ref
 from .volumes import volume_values
@@ -335,8 +335,7 @@ def _override_chart_defaults(v: dict[str, Any], rule: Rule) -> None:
         if extra:
             v.setdefault(key, {}).update({k: None for k in extra})   # null deletes a chart default
     # A probe of another kind (exec for the chart's httpGet) must not be merged into the default.
-    chart_probes = rule_probes(rule.probe, int(rule.ports[0]["port"]) if rule.ports else None)
-    for key, default in zip(("readinessProbe", "startupProbe"), chart_probes or ()):
+    for key, default in zip(("readinessProbe", "startupProbe"), chart_probes(rule) or ()):
         if v.get(key):
             v[key] = {**v[key], **{k: None for k in default if k not in v[key]}}
 

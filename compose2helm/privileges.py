@@ -31,6 +31,12 @@ def check_opt_ins(names: list[str] | tuple[str, ...] | frozenset[str]) -> frozen
     return frozenset(names)
 
 
+def device_paths(spec: str) -> tuple[str, str]:
+    """(host path, container path) of a compose device, `HOST[:CONTAINER[:PERMISSIONS]]`."""
+    host, _, rest = spec.partition(":")
+    return host, rest.split(":")[0] or host
+
+
 def _hint(name: str) -> str:
     return f"not carried without --allow {name}"
 
@@ -89,8 +95,7 @@ def security_values(s: Service, rule: Rule, allow: frozenset[str], note: Callabl
     if s.devices and not device_plugin:
         if "host-devices" in allow:
             for i, spec in enumerate(s.devices):
-                host, _, rest = spec.partition(":")
-                target = rest.split(":")[0] or host
+                host, target = device_paths(spec)
                 devices.append({"name": f"device-{i}", "mountPath": target, "hostPath": host})
             note("devices", "carried", f"host devices {', '.join(s.devices)} as hostPath volumes "
                  "(--allow host-devices)", POLICY_LEAST_PRIVILEGE)

@@ -14,7 +14,7 @@ from typing import Any
 from . import interpolate
 from .endpoints import HOST
 from .model import Healthcheck, Service, Template, Var
-from .rules import Policy
+from .rules import Policy, Rule
 
 _URL = re.compile(r"^(?P<scheme>https?)://(?P<host>[^/:\s]+)(?::(?P<port>\d+))?(?P<path>/[^\s]*)?$")
 _LOCAL = {"localhost", "127.0.0.1", "0.0.0.0", HOST}
@@ -143,3 +143,8 @@ def rule_probes(spec: dict[str, Any], port: int | None) -> tuple[dict, dict] | N
     startup = {**action, "periodSeconds": 10, "timeoutSeconds": 5,
                "failureThreshold": max(1, startup_seconds // 10)}
     return readiness, startup
+
+
+def chart_probes(rule: Rule) -> tuple[dict, dict] | None:
+    """The probes a component's chart has by default: the rule's, on the rule's first port."""
+    return rule_probes(rule.probe, int(rule.ports[0]["port"]) if rule.ports else None)

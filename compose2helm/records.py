@@ -14,6 +14,7 @@ from . import interpolate
 from .accelerators import accelerator
 from .endpoints import HOST, EndpointIndex, companion_port, policy_address
 from .model import ComposeProject, Service, Template, Var
+from .privileges import device_paths
 from .probes import healthcheck_probe
 from .quantities import quantity
 from .rules import Policy, Rule, split_image
@@ -176,7 +177,7 @@ def compose_record(service: Service, project: ComposeProject, policy: Policy, ru
     v["read_only_root"] = service.read_only or rule.read_only_root
     if rule.read_only_root and not service.read_only:
         rec.applied.append(Applied("read_only_root", False, True, rule.file))
-    v["devices"] = sorted((d.partition(":")[2].split(":")[0] or d.partition(":")[0]) for d in service.devices)
+    v["devices"] = sorted(device_paths(d)[1] for d in service.devices)
     v["privileged"] = service.privileged
     v["hostIPC"] = service.ipc == "host"
     v["hostNetwork"] = service.network_mode == "host"
