@@ -102,8 +102,8 @@ def config_content(base: Path, source: str, read_only: bool) -> tuple[dict[str, 
     if resolved.is_file():
         members = [resolved]
     elif resolved.is_dir() and read_only:
-        members = sorted(p for p in resolved.iterdir() if p.is_file())
-        if not members or len(members) > MAX_FILES or any(p.is_dir() for p in resolved.iterdir()):
+        members = sorted(resolved.iterdir())
+        if not members or len(members) > MAX_FILES or not all(p.is_file() for p in members):
             return None, "a folder a ConfigMap cannot hold (empty, nested or too many files)"
     else:
         return None, "a writable folder"
@@ -113,6 +113,8 @@ def config_content(base: Path, source: str, read_only: bool) -> tuple[dict[str, 
         key = member.name
         if not re.fullmatch(r"[-._a-zA-Z0-9]+", key):
             return None, f"{key} is not a ConfigMap key"
+        if root not in member.resolve().parents:     # a link inside the folder to a file outside it
+            return None, f"{key} links outside the compose file's folder: not embedded"
         try:
             data = member.read_bytes()
             total += len(data)

@@ -19,6 +19,7 @@ services:
       - ./missing.conf:/etc/missing.conf
       - {outside}:/etc/outside:ro
       - ./link.conf:/etc/link.conf:ro
+      - ./linkdir:/etc/linkdir:ro
       - cache:/var/cache/nginx
 volumes:
   cache:
@@ -35,6 +36,8 @@ def _convert(tmp_path):
     (base / "conf/a.ini").write_text("a=1\n")
     (base / "conf/b.ini").write_text("b=2\n")
     os.symlink(outside, base / "link.conf")          # a link out of the folder is not followed
+    (base / "linkdir").mkdir()
+    os.symlink(outside, base / "linkdir/member.conf")   # nor is one inside an embedded folder
     r = convert([base / "compose.yaml"], tmp_path / "out")
     assert r.ok, r.verification.as_dict()
     docs = [d for d in yaml.safe_load_all((tmp_path / "out" / r.manifest).read_text()) if d]
@@ -59,7 +62,7 @@ def test_named_volume_is_a_claim_and_config_files_a_configmap(tmp_path):
     folder = mounts["/etc/extra"]
     assert "subPath" not in folder and data[volumes[folder["name"]]["configMap"]["name"]] == {"a.ini": "a=1\n",
                                                                                             "b.ini": "b=2\n"}
-    for path in ("/etc/missing.conf", "/etc/outside", "/etc/link.conf"):
+    for path in ("/etc/missing.conf", "/etc/outside", "/etc/link.conf", "/etc/linkdir"):
         assert "emptyDir" in volumes[mounts[path]["name"]], path
     why = {f.key: f.detail for f in r.plan.findings if f.service == "nginx"}
     assert "not at hand" in why["volumes[2]"] and "outside the compose file's folder" in why["volumes[3]"]
