@@ -5,7 +5,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -39,7 +39,27 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _check_format(output_format: str, text: str = "text") -> None:
+    if output_format not in (text, "json"):
+        _fail(f"--format must be {text} or json, not {output_format!r}", EXIT_INPUT)
+
+
+def _finish(output_format: str, as_json: Callable[[], Any], show: Callable[[], None], ok: bool) -> None:
+    """Print a command's report as JSON or for people; exit 1 when it failed."""
+    if output_format == "json":
+        typer.echo(json.dumps(as_json(), indent=2))
+    else:
+        show()
+    if not ok:
+        raise typer.Exit(EXIT_VERIFY)
+
+
 # Options several commands share (typer reads their settings; one definition keeps them alike).
+MAPPINGS_OPTION = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable).")
+KUBE_VERSION_OPTION = typer.Option(None, "--kube-version", help="Kubernetes version to validate against "
+                                   "(default: the newest known).")
+STRICT_OPTION = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings.")
+FORMAT_OPTION = typer.Option("text", "--format", help="text or json.")
 WAIT_OPTION = typer.Option(False, "--wait-for-dependencies", help="depends_on with service_healthy: an init "
                            "container waits for each dependency.")
 ALLOW_OPTION = typer.Option([], "--allow", help="Carry a privilege compose grants, which is dropped otherwise "
@@ -59,10 +79,9 @@ def convert(
     platform: Optional[str] = typer.Option(None, help="Platform, e.g. gaudi (default: from the path)."),
     variant: Optional[str] = typer.Option(None, help="Variant, e.g. tgi (default: from the file name)."),
     release: Optional[str] = typer.Option(None, help="Release name to render with (default: the chart name)."),
-    mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
+    mappings: List[Path] = MAPPINGS_OPTION,
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verifying the rendered manifests."),
-    kube_version: Optional[str] = typer.Option(None, "--kube-version", help="Kubernetes version to validate "
-                                               "against (default: the newest known)."),
+    kube_version: Optional[str] = KUBE_VERSION_OPTION,
     chart_version: str = typer.Option(None, "--chart-version", help="Version of the generated charts "
                                       "(default: the tool's; GenAIInfra's main uses 0-latest, not SemVer)."),
     layout: str = typer.Option("flat", "--layout", help="flat: every component at the top of the umbrella; "
@@ -73,18 +92,17 @@ def convert(
     gmc_crd: Optional[Path] = typer.Option(None, "--gmc-crd", help="Validate the GMConnector against this CRD."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Do everything but write: list the files that would "
                                  "change."),
-    strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
+    strict: bool = STRICT_OPTION,
     wait_for_dependencies: bool = WAIT_OPTION,
     allow: List[str] = ALLOW_OPTION,
     force: bool = FORCE_OPTION,
-    output_format: str = typer.Option("text", "--format", help="text or json."),
+    output_format: str = FORMAT_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list every finding and every explained "
                                  "difference."),
 ) -> None:
     """Convert a compose file into common charts, an umbrella chart overlay and rendered manifests."""
-    if output_format not in ("text", "json"):
-        _fail(f"--format must be text or json, not {output_format!r}", EXIT_INPUT)
+    _check_format(output_format)
     from .convert import convert as run
     from .report import convert_json, print_convert
 
@@ -94,12 +112,8 @@ def convert(
                  layout=layout, dry_run=dry_run, strict=strict, force=force, allow=list(allow),
                  wait_for_dependencies=wait_for_dependencies,
                  **_chart_version(chart_version))
-    if output_format == "json":
-        typer.echo(json.dumps(convert_json(result), indent=2))
-    elif not quiet:
-        print_convert(result, verbose=verbose)
-    if not result.ok:
-        raise typer.Exit(EXIT_VERIFY)
+    _finish(output_format, lambda: convert_json(result),
+            lambda: None if quiet else print_convert(result, verbose=verbose), result.ok)
 
 
 @app.command()
@@ -114,19 +128,17 @@ def verify(
     platform: Optional[str] = typer.Option(None, help="Platform (default: from the path)."),
     variant: Optional[str] = typer.Option(None, help="Variant (default: from the file name)."),
     release: Optional[str] = typer.Option(None, help="Release name the manifests were rendered with."),
-    mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
-    kube_version: Optional[str] = typer.Option(None, "--kube-version", help="Kubernetes version to validate "
-                                               "against (default: the newest known)."),
+    mappings: List[Path] = MAPPINGS_OPTION,
+    kube_version: Optional[str] = KUBE_VERSION_OPTION,
     no_lint: bool = typer.Option(False, "--no-lint", help="Do not lint the charts."),
-    strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
+    strict: bool = STRICT_OPTION,
     wait_for_dependencies: bool = WAIT_OPTION,
     allow: List[str] = ALLOW_OPTION,
-    output_format: str = typer.Option("text", "--format", help="text or json."),
+    output_format: str = FORMAT_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the verdict only."),
 ) -> None:
     """Prove the rendered manifests mean what the compose file means; lint and validate them."""
-    if output_format not in ("text", "json"):
-        _fail(f"--format must be text or json, not {output_format!r}", EXIT_INPUT)
+    _check_format(output_format)
     from .report import print_verify
     from .verify import verify as run
 
@@ -134,12 +146,7 @@ def verify(
                  example=example, platform=platform, variant=variant, release=release, mappings=list(mappings),
                  kube_version=kube_version, lint=not no_lint, strict=strict, allow=list(allow),
                  wait_for_dependencies=wait_for_dependencies)
-    if output_format == "json":
-        typer.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        print_verify(report, all_rows=not quiet)
-    if not report.ok:
-        raise typer.Exit(EXIT_VERIFY)
+    _finish(output_format, report.as_dict, lambda: print_verify(report, all_rows=not quiet), report.ok)
 
 
 @app.command()
@@ -147,9 +154,8 @@ def migrate(
     root: Path = typer.Argument(..., help="A GenAIExamples tree (or any tree of <Example>/docker*/ folders)."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Output root: helm-charts/ and manifests/ go here."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Examples converted in parallel."),
-    mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
-    kube_version: Optional[str] = typer.Option(None, "--kube-version", help="Kubernetes version to validate "
-                                               "against (default: the newest known)."),
+    mappings: List[Path] = MAPPINGS_OPTION,
+    kube_version: Optional[str] = KUBE_VERSION_OPTION,
     chart_version: str = typer.Option(None, "--chart-version", help="Version of the generated charts."),
     into_examples: bool = typer.Option(False, "--into-examples", help="Also write each example's rendered "
                                        "manifests and GMConnector into the tree, where GenAIExamples keeps them "
@@ -157,16 +163,15 @@ def migrate(
     layout: str = typer.Option("flat", "--layout", help="flat or nested (the RFC's layout)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Convert in a scratch copy and list the files that "
                                  "would change under --out."),
-    strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
+    strict: bool = STRICT_OPTION,
     wait_for_dependencies: bool = WAIT_OPTION,
     allow: List[str] = ALLOW_OPTION,
     force: bool = FORCE_OPTION,
-    output_format: str = typer.Option("text", "--format", help="text or json."),
+    output_format: str = FORMAT_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the summary only."),
 ) -> None:
     """Convert every compose file of a tree: one umbrella chart per example, shared common charts."""
-    if output_format not in ("text", "json"):
-        _fail(f"--format must be text or json, not {output_format!r}", EXIT_INPUT)
+    _check_format(output_format)
     from .migrate import migrate as run
     from .report import migrate_progress, print_migrate
 
@@ -175,12 +180,7 @@ def migrate(
                      into_examples=into_examples, layout=layout, dry_run=dry_run, strict=strict,
                      force=force, allow=list(allow), wait_for_dependencies=wait_for_dependencies,
                      **_chart_version(chart_version))
-    if output_format == "json":
-        typer.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        print_migrate(report, details=not quiet)
-    if not report.ok:
-        raise typer.Exit(EXIT_VERIFY)
+    _finish(output_format, report.as_dict, lambda: print_migrate(report, details=not quiet), report.ok)
 
 
 @app.command()
@@ -188,23 +188,17 @@ def check(
     root: Path = typer.Option(Path("input-compose"), "--root", help="Tree of compose files the output comes from."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Where the committed helm-charts/ and manifests/ are."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Examples converted in parallel."),
-    mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
+    mappings: List[Path] = MAPPINGS_OPTION,
     chart_version: str = typer.Option(None, "--chart-version", help="Version the charts were generated with."),
-    output_format: str = typer.Option("text", "--format", help="text or json."),
+    output_format: str = FORMAT_OPTION,
 ) -> None:
     """Fail when committed charts and manifests are not what the compose files give today."""
-    if output_format not in ("text", "json"):
-        _fail(f"--format must be text or json, not {output_format!r}", EXIT_INPUT)
+    _check_format(output_format)
     from .drift import check as run
     from .report import print_check
 
     report = run(root, out, jobs=jobs, mappings=list(mappings), **_chart_version(chart_version))
-    if output_format == "json":
-        typer.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        print_check(report)
-    if not report.ok:
-        raise typer.Exit(EXIT_VERIFY)
+    _finish(output_format, report.as_dict, lambda: print_check(report), report.ok)
 
 
 @app.command()
@@ -264,8 +258,8 @@ def explain(
     example: Optional[str] = typer.Option(None, help="Example name (default: from the path)."),
     platform: Optional[str] = typer.Option(None, help="Platform, e.g. gaudi (default: from the path)."),
     variant: Optional[str] = typer.Option(None, help="Variant, e.g. tgi (default: from the file name)."),
-    mappings: List[Path] = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable)."),
-    strict: bool = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings."),
+    mappings: List[Path] = MAPPINGS_OPTION,
+    strict: bool = STRICT_OPTION,
     show_summary: bool = typer.Option(False, "--summary", help="Print only the counts: services per rule, "
                                       "generic fallbacks, dropped and changed keys by reason."),
     output_format: str = typer.Option("table", "--format", help="table or json."),
@@ -273,8 +267,7 @@ def explain(
     """Per service, the rule that matched and, per compose key, whether it was carried, changed or dropped."""
     if output_format == "text":
         output_format = "table"
-    if output_format not in ("table", "json"):
-        _fail(f"--format must be table or json, not {output_format!r}", EXIT_INPUT)
+    _check_format(output_format, "table")
     from .explain import as_dict, explain_files, explain_tree, print_reports
     from .rules import load_rules
 
@@ -293,12 +286,9 @@ def explain(
                                      platform=platform, variant=variant, rules=rules, strict=strict))
     for tree in trees:
         reports.extend(explain_tree(tree, rules=rules, strict=strict))
-    if output_format == "json":
-        typer.echo(json.dumps(as_dict(reports, summary_only=show_summary), indent=2))
-    else:
-        print_reports(reports, show_summary=show_summary or len(reports) > 1, details=not show_summary)
-    if any(r.status == "rejected" for r in reports):
-        raise typer.Exit(EXIT_VERIFY)
+    _finish(output_format, lambda: as_dict(reports, summary_only=show_summary),
+            lambda: print_reports(reports, show_summary=show_summary or len(reports) > 1, details=not show_summary),
+            not any(r.status == "rejected" for r in reports))
 
 
 def main() -> None:
