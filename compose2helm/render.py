@@ -15,10 +15,9 @@ from typing import Any
 
 import yaml
 
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when PyYAML has it
-
 from .errors import InputError
 from .scratch import scratch_dir
+from .yamlout import SAFE_LOADER
 
 # Install order of kinds, as helm sorts them; anything else after these, by name.
 _KIND_ORDER = ["Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError
+from .yamlout import SAFE_LOADER
 
 BUILTIN = "compose2helm.mappings"
 
@@ -234,7 +235,7 @@ def _policy(data: dict, file: str) -> Policy:
 
 def _read(text: str, name: str) -> dict:
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {' '.join(str(exc).split())}", file=name) from None
     if not isinstance(data, dict):

@@ -16,6 +16,7 @@ import yaml
 from .convert import Prepared
 from .endpoints import EndpointIndex, Target
 from .errors import InputError
+from .yamlout import SAFE_LOADER
 from .findings import (POLICY_CONFIG_FILE, POLICY_MODEL_CACHE, POLICY_PROXY, POLICY_PVC, POLICY_SECRET,
                        POLICY_VALUE, POLICY_VOLUME)
 from .plan import Instance
@@ -73,7 +74,7 @@ def load_manifests(path: Path) -> list[dict[str, Any]]:
     objects = []
     for f in files:
         try:
-            docs = list(yaml.load_all(f.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+            docs = list(yaml.load_all(f.read_text(encoding="utf-8"), Loader=SAFE_LOADER))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise InputError(f"cannot read manifest: {' '.join(str(exc).split())}", file=f) from None
         for d in docs:

@@ -1,10 +1,14 @@
-"""Deterministic YAML output: insertion order kept, block style, no line folding."""
+"""Deterministic YAML output: insertion order kept, block style, no line folding; and the one
+safe loader every reader of generated YAML uses."""
 from __future__ import annotations
 
 import re
 from typing import Any
 
 import yaml
+
+
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when PyYAML has it
 
 
 class _Dumper(yaml.SafeDumper):

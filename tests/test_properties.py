@@ -566,17 +566,12 @@ def _no_helm(*_args, **_kwargs):
     return []
 
 
-def _no_lint(*_args, **_kwargs):
-    return []
-
-
 @settings(max_examples=PROPERTY_EXAMPLES, **_COMMON)
 @given(doc=documents(), example=st.sampled_from(EXAMPLES), platform=st.sampled_from(PLATFORMS))
 def test_convert_without_helm(doc, example, platform):
     _explain(doc)
     with written(doc, example, platform) as (src, inputs, out), \
-            mock.patch.object(convert_module, "render_chart", _no_helm), \
-            mock.patch.object(convert_module, "lint_chart", _no_lint):
+            mock.patch.object(convert_module, "render_chart", _no_helm):
         _STUB_CALLS.clear()
         try:
             result = convert([src], out, lint=False, verify=False, rules=RULES)
