@@ -135,8 +135,8 @@ def _run_job(job: Job, root: Path, out: Path, options: dict[str, Any]) -> tuple[
     except InputError as exc:
         return Outcome(rel, "rejected", str(exc), job.example), 0
     except VerificationError as exc:
-        return Outcome(rel, "unverified", " ".join(str(exc).split()), job.example, unexplained=1,
-                       unexplained_detail=[" ".join(str(exc).split())]), 0
+        message = " ".join(str(exc).split())
+        return Outcome(rel, "unverified", message, job.example, unexplained=1, unexplained_detail=[message]), 0
     except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the tree
         return Outcome(rel, "rejected", f"internal error ({type(exc).__name__}): {' '.join(str(exc).split())}",
                        job.example), 0
@@ -161,14 +161,15 @@ def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]
     state is output, so conversions lint their common charts and the umbrella is linted once, as
     written, its errors counting against every file converted into it."""
     done = [_run_job(job, root, out, options) for job in jobs]
+    converted = [(o, at) for o, at in done if o.chart and o.status in ("verified", "unverified")]
     if options.get("lint", True):
-        for chart in sorted({o.chart for o, _ in done if o.chart and o.status in ("verified", "unverified")}):
+        for chart in sorted({o.chart for o, _ in converted}):
             start = time.perf_counter()
             errors = _lint_umbrella(out, chart)
-            last = [o for o, _ in done if o.chart == chart and o.status in ("verified", "unverified")][-1]
+            last = [o for o, _ in converted if o.chart == chart][-1]
             last.timings["lint"] = last.timings.get("lint", 0.0) + time.perf_counter() - start
-            for o, at in done:
-                if errors and o.chart == chart and o.status in ("verified", "unverified"):
+            for o, at in converted:
+                if errors and o.chart == chart:
                     o.unexplained_detail[at:at] = errors
                     o.unexplained, o.status = len(o.unexplained_detail), "unverified"
                     o.reason = "; ".join(o.unexplained_detail[:5])
