@@ -64,11 +64,13 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def assemble(chart_dir: Path, dest: Path, _stack: tuple[Path, ...] = ()) -> Path:
+def assemble(chart_dir: Path, dest: Path, _stack: tuple[Path, ...] = (), leave_out: frozenset[str] = frozenset()
+             ) -> Path:
     """Copy a chart to dest with its file:// dependencies unpacked in charts/, recursively.
 
     This is what `helm dependency build` produces for local dependencies, without packaging
-    each into a .tgz (Helm loads unpacked subcharts the same way).
+    each into a .tgz (Helm loads unpacked subcharts the same way). leave_out names direct
+    dependencies not to unpack (see disabled_dependencies).
     """
     chart_dir = Path(chart_dir).resolve()
     if chart_dir in _stack:
@@ -79,7 +81,7 @@ def assemble(chart_dir: Path, dest: Path, _stack: tuple[Path, ...] = ()) -> Path
     done = set()
     for dep in dependencies(chart_dir):
         repo, name = str(dep.get("repository", "")), str(dep.get("name", ""))
-        if name in done:
+        if name in done or name in leave_out:
             continue
         done.add(name)
         if repo.startswith("file://"):
@@ -104,7 +106,8 @@ def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
             out = None
     if out is None:
         with scratch_dir("c2h-render-") as tmp:
-            target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name)
+            target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name,
+                              leave_out=disabled_dependencies(Path(chart_dir), values))
             try:
                 with helm.Chart.load(str(target)) as chart:
                     out = chart.render(values=values, name=release, namespace=namespace)
@@ -112,6 +115,62 @@ def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
                 raise InputError(f"helm could not render the chart: {' '.join(str(exc).split())}",
                                  file=chart_dir) from None
     return split_documents(out)
+
+
+def disabled_dependencies(chart_dir: Path, values: Any) -> frozenset[str]:
+    """Names of the direct dependencies Helm would drop for their conditions with these values.
+
+    An umbrella declares every component any platform uses; an overlay turns on a few. Helm
+    loads and coalesces them all, then drops the disabled ones before rendering, so leaving
+    them out of the scratch copy renders the same objects in a fraction of the time (Helm
+    skips a declared dependency that is not in charts/, as it skips a disabled one).
+    Only the plain case is read: a condition that is one `<key>.enabled` path, set to false
+    by the first of the given values, the chart's values.yaml and the dependency's own
+    values.yaml that sets it. Anything else keeps the dependency: keeping one Helm drops
+    costs time only."""
+    try:
+        deps = dependencies(chart_dir)
+        if any("import-values" in d for d in deps):
+            return frozenset()
+        own = _values_of(chart_dir)
+        verdicts: dict[str, bool] = {}
+        for d in deps:
+            name, key = str(d.get("name", "")), str(d.get("alias") or d.get("name", ""))
+            repo = str(d.get("repository", ""))
+            off = (d.get("condition") == f"{key}.enabled" and not d.get("tags") and repo.startswith("file://")
+                   and _condition_false(key, [values, own, lambda: {key: _values_of(chart_dir / repo[7:])}]))
+            verdicts[name] = verdicts.get(name, True) and off   # a chart stays if any alias of it is on
+        return frozenset(n for n, off in verdicts.items() if off)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return frozenset()
+
+
+def _condition_false(key: str, levels: list[Any]) -> bool:
+    for level in levels:
+        level = level() if callable(level) else level
+        if not isinstance(level, dict) or key not in level:
+            continue
+        scope = level[key]
+        if not isinstance(scope, dict):
+            return False
+        if "enabled" in scope:
+            return scope["enabled"] is False
+    return False
+
+
+def _values_of(chart_dir: Path) -> Any:
+    path = chart_dir / "values.yaml"
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    if text not in _VALUES:
+        if len(_VALUES) > 256:
+            _VALUES.clear()
+        _VALUES[text] = yaml.load(text, Loader=SAFE_LOADER)
+    return _VALUES[text]
+
+
+_VALUES: dict[str, Any] = {}
 
 
 # --- rendering a large umbrella in parts ----------------------------------------------------------

@@ -47,6 +47,58 @@ def test_parts_are_not_used_when_subcharts_could_depend_on_each_other(migrated, 
     assert render._chunk_plan(umbrella, {"global": {"proxy": {"http": "x"}}}) is None   # a nested global
 
 
+def test_disabled_dependencies_are_left_out_and_render_the_same(migrated, monkeypatch):
+    umbrella = migrated / "helm-charts" / "chatqna"
+    for overlay in sorted(umbrella.glob("*-values.yaml")):
+        values = yaml.safe_load(overlay.read_text(encoding="utf-8"))
+        off = render.disabled_dependencies(umbrella, values)
+        assert off and all(not (values.get(n) or {}).get("enabled") for n in off)
+        pruned = render.render_chart(umbrella, values, "chatqna")
+        with monkeypatch.context() as m:
+            m.setattr(render, "disabled_dependencies", lambda *a: frozenset())
+            whole = render.render_chart(umbrella, values, "chatqna")
+        assert [(d.source, d.text) for d in pruned] == [(d.source, d.text) for d in whole]
+
+
+def _umbrella(tmp_path: Path, deps: list[dict], values: dict, sub_values: str = "") -> Path:
+    sub = tmp_path / "sub"
+    (sub / "templates").mkdir(parents=True)
+    (sub / "Chart.yaml").write_text("apiVersion: v2\nname: sub\nversion: 0.1.0\n")
+    (sub / "values.yaml").write_text(sub_values)
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": "top", "version": "0.1.0",
+                                                    "dependencies": deps}))
+    (top / "values.yaml").write_text(yaml.safe_dump(values))
+    return top
+
+
+def _dep(alias: str = "", **more) -> dict:
+    key = alias or "sub"
+    return {"name": "sub", "version": "0.1.0", "repository": "file://../sub", "alias": alias,
+            "condition": f"{key}.enabled", **more}
+
+
+@pytest.mark.parametrize("deps, defaults, given, sub_values, off", [
+    ([_dep()], {"sub": {"enabled": False}}, {}, "", {"sub"}),
+    ([_dep()], {"sub": {"enabled": False}}, {"sub": {"enabled": True}}, "", set()),
+    ([_dep()], {}, {}, "enabled: false\n", {"sub"}),                          # the chart's own default
+    ([_dep()], {"sub": {"enabled": True}}, {}, "enabled: false\n", set()),    # the parent's wins
+    ([_dep()], {"sub": {"enabled": False}}, {"sub": None}, "", set()),         # null: Helm's rules, kept
+    ([_dep()], {"sub": {"enabled": False}}, {"sub": {"enabled": "no"}}, "", set()),   # not a boolean
+    ([_dep()], {}, {}, "", set()),                                             # no condition value
+    ([_dep(condition="sub.enabled,x.on")], {"sub": {"enabled": False}}, {}, "", set()),
+    ([_dep(tags=["t"])], {"sub": {"enabled": False}}, {}, "", set()),
+    ([_dep(**{"import-values": ["a"]})], {"sub": {"enabled": False}}, {}, "", set()),
+    ([_dep("a"), _dep("b")], {"a": {"enabled": False}, "b": {"enabled": True}}, {}, "", set()),   # b needs it
+    ([_dep("a"), _dep("b")], {"a": {"enabled": True}, "b": {"enabled": False}}, {}, "", set()),   # a needs it
+    ([_dep("a"), _dep("b")], {"a": {"enabled": False}}, {"b": {"enabled": False}}, "", {"sub"}),
+])
+def test_only_plainly_disabled_dependencies_are_left_out(tmp_path, deps, defaults, given, sub_values, off):
+    top = _umbrella(tmp_path, deps, defaults, sub_values)
+    assert render.disabled_dependencies(top, given) == off
+
+
 def test_rendered_objects_are_copies(migrated):
     umbrella = migrated / "helm-charts" / "chatqna"
     values = yaml.safe_load((umbrella / "xeon-values.yaml").read_text(encoding="utf-8"))
