@@ -63,7 +63,7 @@ class Prepared:
     rules: RuleSet
     release: str
     env_files: list[Path]
-    clock: "Clock" = field(default_factory=lambda: Clock())
+    files: list[Path] = field(default_factory=list)
     clock: "Clock" = field(default_factory=lambda: Clock())
 
 
@@ -95,93 +95,213 @@ def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: 
                             allow=allowed, wait_for_dependencies=wait_for_dependencies)
     release = release or plan.chart
     _check_names(plan, release, files[0])
-    return Prepared(placement, project, plan, rules, release, list(env_files), clock)
+    return Prepared(placement, project, plan, rules, release, list(env_files), files, clock)
 
 
-def convert(files: list[Path], out: Path = Path("."), *, env_files: list[Path] | None = None,
-            example: str | None = None, platform: str | None = None, variant: str | None = None,
-            release: str | None = None, mappings: list[Path] = (), rules: RuleSet | None = None,
-            lint: bool = True, verify: bool = True, kube_version: str | None = None,
-            chart_version: str = CHART_VERSION, gmc: bool = False,
-            gmc_crd: Path | None = None, layout: str = "flat", dry_run: bool = False,
-            strict: bool = False, force: bool = False, lint_umbrella: bool = True,
-            allow: list[str] | tuple[str, ...] | frozenset[str] = (),
-            wait_for_dependencies: bool = False) -> ConvertResult:
-    """lint_umbrella=False lints the common charts only: migrate lints each umbrella once, as written."""
-    prepared = prepare(files, env_files=env_files, example=example, platform=platform, variant=variant,
-                       release=release, mappings=mappings, rules=rules, strict=strict, allow=allow,
-                       wait_for_dependencies=wait_for_dependencies)
-    placement, project, plan, rules, release = (prepared.placement, prepared.project, prepared.plan,
-                                                prepared.rules, prepared.release)
-    env_files = prepared.env_files
+def convert(files: list[Path], out: Path = Path("."), *, variant: str | None = None, **options: Any) -> ConvertResult:
+    """Convert one compose file (with the files merged on top of it) into the output tree.
 
-    out = Path(out)
-    umbrella_rel = f"helm-charts/{plan.chart}"
-    overlay_file = f"{plan.overlay_name}-values.yaml"
+    Options are convert_many's; raises the InputError or VerificationError it would report."""
+    [result] = convert_many([Source(tuple(Path(f) for f in files), variant)], out, **options)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+@dataclass(frozen=True)
+class Source:
+    """One conversion of a batch: its compose files (the base first) and the variant they make."""
+
+    files: tuple[Path, ...]
+    variant: str | None = None
+
+
+@dataclass
+class _Options:
+    out: Path
+    lint: bool
+    verify: bool
+    kube_version: str | None
+    chart_version: str
+    gmc: bool
+    gmc_crd: Path | None
+    layout: str
+
+
+def convert_many(sources: list[Source], out: Path = Path("."), *, env_files: list[Path] | None = None,
+                 example: str | None = None, platform: str | None = None, release: str | None = None,
+                 mappings: list[Path] = (), rules: RuleSet | None = None, lint: bool = True, verify: bool = True,
+                 kube_version: str | None = None, chart_version: str = CHART_VERSION, gmc: bool = False,
+                 gmc_crd: Path | None = None, layout: str = "flat", dry_run: bool = False, strict: bool = False,
+                 force: bool = False, allow: list[str] | tuple[str, ...] | frozenset[str] = (),
+                 wait_for_dependencies: bool = False) -> list[ConvertResult | InputError | VerificationError]:
+    """Convert several compose files, each into its overlay and manifest, in one output commit.
+
+    Files of one example share its umbrella chart: it is built once, from all of them (and
+    what earlier conversions left in it), and every overlay renders against that final
+    umbrella, so each committed manifest is what `helm template` gives with its overlay. A
+    file's result is its ConvertResult, or the error that stopped it; one file's error does
+    not stop the others, but nothing is written when the output cannot take all of them."""
     if layout not in LAYOUTS:
         raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
-    nested = nesting(plan) if layout == "nested" else {}
-    deps, overlays = _existing_umbrella(out / umbrella_rel)
-    deps |= set(dependencies_of(plan, nested))
-    overlays[overlay_file] = ", ".join(plan.sources)
-    manifest_rel = f"manifests/{plan.example}/{plan.overlay_name}/{plan.chart}.yaml"
-
-    clock = prepared.clock
-    with Staging(out, force=force) as stage:
-      with clock("charts"):
-        charts = _common_charts(plan, rules, nested, layout)
-        for component, rule in charts.items():
-            for rel, text in common_chart(rule, chart_version, nested=component in nested_parents(plan, nested)
-                                          ).items():
-                stage.write(f"helm-charts/common/{component}/{rel}", text)
-        mega = plan.megaservice()
-        # Another platform's overlay may have the megaservice this one lacks: keep its templates.
-        mega_rule = mega.rule if mega else (rules.by_component("megaservice")
-                                             if (out / umbrella_rel / "templates/deployment.yaml").is_file() else None)
-        for rel, text in umbrella_chart(plan, sorted(deps, key=lambda d: d.key), mega_rule, overlays,
-                                        chart_version).items():
-            stage.write(f"{umbrella_rel}/{rel}", text)
-        overlay_text = overlay(plan, mega_rule is not None, nested)
-        stage.write(f"{umbrella_rel}/{overlay_file}", overlay_text)
-        # Charts of other overlays' components are needed to render: take them from the output.
-        for dep in deps:
-            rel = f"helm-charts/common/{dep.name}"
-            if not stage.path(rel).exists():
-                if not (out / rel).is_dir():
-                    raise InputError(f"the umbrella chart needs {rel}, which is missing", file=out / umbrella_rel)
-                stage.link_in(rel, out / rel)   # to render with only: not output
-      lint_report: dict[str, list[dict[str, Any]]] = {}
-      with clock("lint"):
-        rels = [f"helm-charts/common/{c}" for c in sorted(charts)] + [umbrella_rel] * lint_umbrella if lint else []
-        linting = start_lints([stage.path(rel) for rel in rels])   # they run while the umbrella renders
-      with clock("render"):
-        values = yaml.load(overlay_text, Loader=SAFE_LOADER) or {}
+    results: list[Any] = [None] * len(sources)
+    prepared: dict[int, Prepared] = {}
+    for i, src in enumerate(sources):
         try:
-            docs = render_chart(stage.path(umbrella_rel), values, release)
-        except InputError as exc:   # the input was read; what was made of it is wrong
-            raise VerificationError(f"{files[0]}: the chart converted from it does not render: {exc.message}") \
-                from None
-        stage.write(manifest_rel, manifest_text(docs))
-        gmc_files = _write_gmc(plan, rules, stage, release) if gmc else []
-        gmc_problems = _check_gmc(stage, gmc_files[0], gmc_crd) if gmc and gmc_crd else []
-      with clock("lint"):
-        lint_report.update(zip(rels, linting.result()))
-      verification = None
-      if verify:
-        from .render import is_test_hook
-        from .verify import VerifyReport, structural, verify_objects
-        objects = [d.obj for d in docs if not is_test_hook(d)]
-        with clock("schema"):
-            schema = structural(objects, kube_version)
-        with clock("verify"):
-            verification = VerifyReport(verify_objects(prepared, objects), schema=schema,
-                                        lint=[{"chart": c, **m} for c, msgs in sorted(lint_report.items())
-                                              for m in msgs])
-      with clock("write"):
-        changed = stage.pending() if dry_run else stage.commit()
-    return ConvertResult(plan, placement, release, list(env_files), changed, manifest_rel, lint_report,
-                         list(project.warnings), verification, gmc_files, gmc_problems, dict(clock.seconds),
-                         dry_run)
+            prepared[i] = prepare(list(src.files), env_files=env_files, example=example, platform=platform,
+                                  variant=src.variant, release=release, mappings=mappings, rules=rules,
+                                  strict=strict, allow=allow, wait_for_dependencies=wait_for_dependencies)
+        except Exception as exc:  # noqa: BLE001 - reported as this file's result; convert() raises it
+            results[i] = exc
+            continue
+        rules = prepared[i].rules   # the mapping rules are read once per batch
+    if not prepared:
+        return results
+    opts = _Options(Path(out), lint, verify, kube_version, chart_version, gmc, gmc_crd, layout)
+    groups: dict[str, list[int]] = {}
+    for i, p in prepared.items():
+        groups.setdefault(p.plan.chart, []).append(i)
+    built: dict[int, _Built] = {}
+    try:
+        with Staging(opts.out, force=force) as stage:
+            for members in groups.values():
+                built.update(_convert_umbrella(stage, members, prepared, results, opts))
+            with prepared[max(built or prepared)].clock("write"):
+                changed = stage.pending() if dry_run else stage.commit()
+    except InputError as exc:   # the output cannot take them: none is written
+        return [r if r is not None else exc for r in results]
+    for i, b in built.items():
+        p = prepared[i]
+        mine = set(b.rels)
+        results[i] = ConvertResult(p.plan, p.placement, p.release, list(p.env_files),
+                                   [rel for rel in changed if rel in mine], b.manifest, b.lint,
+                                   list(p.project.warnings), b.verification, b.gmc, b.gmc_problems,
+                                   dict(p.clock.seconds), dry_run)
+    return results
+
+
+@dataclass
+class _Built:
+    """What one file's conversion staged and found, until the batch is committed."""
+
+    rels: list[str]
+    manifest: str
+    lint: dict[str, list[dict[str, Any]]]
+    verification: Any
+    gmc: list[str]
+    gmc_problems: list[str]
+
+
+def _convert_umbrella(stage: Staging, members: list[int], prepared: dict[int, Prepared], results: list[Any],
+                      opts: _Options) -> dict[int, _Built]:
+    """Stage one umbrella chart, its common charts, and the overlay and manifest of each member.
+
+    A member whose overlay does not render gets a VerificationError and the umbrella is built
+    again without it (its deps, overlay table and megaservice would otherwise be staged)."""
+    chart = prepared[members[0]].plan.chart
+    umbrella_rel = f"helm-charts/{chart}"
+    nested = {i: nesting(prepared[i].plan) if opts.layout == "nested" else {} for i in members}
+    earlier_deps, earlier_overlays = _existing_umbrella(opts.out / umbrella_rel)
+    # Another platform's overlay may have the megaservice these lack: keep its templates.
+    earlier_megaservice = (opts.out / umbrella_rel / "templates/deployment.yaml").is_file()
+    while True:
+        live = [i for i in members if results[i] is None]
+        if not live:
+            return {}
+        last = prepared[live[-1]]    # the umbrella's metadata follows the last file, as if converted in turn
+        shared = last.clock          # the stages done once for all are timed on it
+        rules = last.rules
+        before = set(stage.files)
+        deps, overlays = set(earlier_deps), dict(earlier_overlays)
+        charts: dict[str, tuple[Rule, bool]] = {}
+        job_charts: dict[int, list[str]] = {}
+        for i in live:
+            plan = prepared[i].plan
+            deps |= set(dependencies_of(plan, nested[i]))
+            overlays[_overlay_file(plan)] = ", ".join(plan.sources)
+            parents = nested_parents(plan, nested[i])
+            own = _common_charts(plan, rules, nested[i], opts.layout)
+            job_charts[i] = list(own)
+            for component, rule in own.items():   # as in turn: the last file to use a chart writes it
+                charts[component] = (rule, component in parents)
+        with shared("charts"):
+            chart_rels: dict[str, list[str]] = {}
+            for component, (rule, is_parent) in sorted(charts.items()):
+                for rel, text in common_chart(rule, opts.chart_version, nested=is_parent).items():
+                    chart_rels.setdefault(component, []).append(f"helm-charts/common/{component}/{rel}")
+                    stage.write(chart_rels[component][-1], text)
+            mega = last.plan.megaservice()
+            has_mega = earlier_megaservice or any(prepared[i].plan.megaservice() for i in live)
+            mega_rule = mega.rule if mega else (rules.by_component("megaservice") if has_mega else None)
+            umbrella_rels = []
+            for rel, text in umbrella_chart(last.plan, sorted(deps, key=lambda d: d.key), mega_rule, overlays,
+                                            opts.chart_version).items():
+                stage.write(f"{umbrella_rel}/{rel}", text)
+                umbrella_rels.append(f"{umbrella_rel}/{rel}")
+            overlay_texts = {}
+            for i in live:
+                overlay_texts[i] = overlay(prepared[i].plan, mega_rule is not None, nested[i])
+                stage.write(f"{umbrella_rel}/{_overlay_file(prepared[i].plan)}", overlay_texts[i])
+            # Charts of other overlays' components are needed to render: take them from the output.
+            for dep in deps:
+                rel = f"helm-charts/common/{dep.name}"
+                if not stage.path(rel).exists():
+                    if not (opts.out / rel).is_dir():
+                        raise InputError(f"the umbrella chart needs {rel}, which is missing",
+                                         file=opts.out / umbrella_rel)
+                    stage.link_in(rel, opts.out / rel)   # to render with only: not output
+        with shared("lint"):
+            lint_rels = ([f"helm-charts/common/{c}" for c in sorted(charts)] + [umbrella_rel]) if opts.lint else []
+            linting = start_lints([stage.path(rel) for rel in lint_rels])   # they run while the overlays render
+        docs: dict[int, list] = {}
+        for i in live:
+            p = prepared[i]
+            with p.clock("render"):
+                values = yaml.load(overlay_texts[i], Loader=SAFE_LOADER) or {}
+                try:
+                    docs[i] = render_chart(stage.path(umbrella_rel), values, p.release)
+                except InputError as exc:   # the input was read; what was made of it is wrong
+                    results[i] = VerificationError(f"{p.files[0]}: the chart converted from it does not render: "
+                                                   f"{exc.message}")
+        if len(docs) < len(live):
+            linting.result()
+            stage.discard(set(stage.files) - before)
+            continue
+        built: dict[int, _Built] = {}
+        for i in live:
+            p = prepared[i]
+            with p.clock("render"):
+                manifest_rel = f"manifests/{p.plan.example}/{p.plan.overlay_name}/{p.plan.chart}.yaml"
+                stage.write(manifest_rel, manifest_text(docs[i]))
+                gmc_files = _write_gmc(p.plan, rules, stage, p.release) if opts.gmc else []
+                gmc_problems = _check_gmc(stage, gmc_files[0], opts.gmc_crd) if opts.gmc and opts.gmc_crd else []
+            rels = ([rel for c in job_charts[i] for rel in chart_rels[c]] + umbrella_rels + [f"{umbrella_rel}/{_overlay_file(p.plan)}", manifest_rel] + gmc_files)
+            built[i] = _Built(rels, manifest_rel, {}, None, gmc_files, gmc_problems)
+        with shared("lint"):
+            linted = dict(zip(lint_rels, linting.result()))
+        for i in live:
+            p, b = prepared[i], built[i]
+            mine = [f"helm-charts/common/{c}" for c in sorted(job_charts[i])] + [umbrella_rel]
+            b.lint = {rel: linted[rel] for rel in mine if rel in linted}
+            if opts.verify:
+                b.verification = _verification(p, docs[i], b.lint, opts.kube_version)
+        return built
+
+
+def _overlay_file(plan: ExamplePlan) -> str:
+    return f"{plan.overlay_name}-values.yaml"
+
+
+def _verification(prepared: Prepared, docs: list, lint: dict[str, list[dict[str, Any]]],
+                  kube_version: str | None) -> Any:
+    from .render import is_test_hook
+    from .verify import VerifyReport, structural, verify_objects
+    objects = [d.obj for d in docs if not is_test_hook(d)]
+    with prepared.clock("schema"):
+        schema = structural(objects, kube_version)
+    with prepared.clock("verify"):
+        return VerifyReport(verify_objects(prepared, objects), schema=schema,
+                            lint=[{"chart": c, **m} for c, msgs in sorted(lint.items()) for m in msgs])
 
 
 class Clock:

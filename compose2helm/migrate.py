@@ -11,7 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,21 +124,27 @@ def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
     return jobs, skipped
 
 
-def _run_job(job: Job, root: Path, out: Path, options: dict[str, Any]) -> tuple[Outcome, int]:
-    """The job's outcome, and where in its unexplained_detail the umbrella's lint errors belong."""
-    from .convert import convert
+def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]) -> list[Outcome]:
+    """The files of one example, converted together: they share its umbrella chart."""
+    from .convert import Source, convert_many
 
-    rel = str(job.files[-1].relative_to(root))
     try:
-        result = convert(job.files, out, variant=job.variant, lint_umbrella=False, **options)
-    except InputError as exc:
-        return Outcome(rel, "rejected", str(exc), job.example), 0
-    except VerificationError as exc:
-        message = " ".join(str(exc).split())
-        return Outcome(rel, "unverified", message, job.example, unexplained=1, unexplained_detail=[message]), 0
-    except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the tree
-        return Outcome(rel, "rejected", f"internal error ({type(exc).__name__}): {' '.join(str(exc).split())}",
-                       job.example), 0
+        results = convert_many([Source(tuple(job.files), job.variant) for job in jobs], out, **options)
+    except Exception as exc:  # noqa: BLE001 - one example's failure must not stop the tree
+        results = [exc] * len(jobs)
+    return [_outcome(job, result, root) for job, result in zip(jobs, results)]
+
+
+def _outcome(job: Job, result: Any, root: Path) -> Outcome:
+    rel = str(job.files[-1].relative_to(root))
+    if isinstance(result, InputError):
+        return Outcome(rel, "rejected", str(result), job.example)
+    if isinstance(result, VerificationError):
+        message = " ".join(str(result).split())
+        return Outcome(rel, "unverified", message, job.example, unexplained=1, unexplained_detail=[message])
+    if isinstance(result, Exception):
+        return Outcome(rel, "rejected", f"internal error ({type(result).__name__}): {' '.join(str(result).split())}",
+                       job.example)
     v = result.verification
     unexplained = [f"{s.service}: {d.field}" for s in v.services for d in s.unexplained] if v else []
     errors = result.lint_errors + ([f"{p['object']}: {p['message']}" for p in v.schema
@@ -152,40 +157,7 @@ def _run_job(job: Job, root: Path, out: Path, options: dict[str, Any]) -> tuple[
         sum(len(s.explained) for s in v.services) if v else 0, len(unexplained) + len(errors),
         unexplained + errors, result.manifest, result.gmc[0] if result.gmc else "",
         str(placement.example_dir.relative_to(root.resolve())) if placement.example_dir else "",
-        result.plan.chart, result.plan.platform, result.plan.variant, result.timings), \
-        len(unexplained) + len(result.lint_errors)
-
-
-def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]) -> list[Outcome]:
-    """Files of one example share its umbrella chart, rewritten by each conversion: only the last
-    state is output, so conversions lint their common charts and the umbrella is linted once, as
-    written, its errors counting against every file converted into it."""
-    done = [_run_job(job, root, out, options) for job in jobs]
-    converted = [(o, at) for o, at in done if o.chart and o.status in ("verified", "unverified")]
-    if options.get("lint", True):
-        for chart in sorted({o.chart for o, _ in converted}):
-            start = time.perf_counter()
-            errors = _lint_umbrella(out, chart)
-            last = [o for o, _ in converted if o.chart == chart][-1]
-            last.timings["lint"] = last.timings.get("lint", 0.0) + time.perf_counter() - start
-            for o, at in converted:
-                if errors and o.chart == chart:
-                    o.unexplained_detail[at:at] = errors
-                    o.unexplained, o.status = len(o.unexplained_detail), "unverified"
-                    o.reason = "; ".join(o.unexplained_detail[:5])
-    return [o for o, _ in done]
-
-
-def _lint_umbrella(out: Path, chart: str) -> list[str]:
-    """helm lint errors of one written umbrella chart, as convert reports them."""
-    from .render import lint_chart
-
-    rel = f"helm-charts/{chart}"
-    try:
-        messages = lint_chart(out / rel)
-    except InputError as exc:
-        return [f"{rel}: : {exc}"]
-    return [f"{rel}: {m['path']}: {m['message']}" for m in messages if m["severity"] == "error"]
+        result.plan.chart, result.plan.platform, result.plan.variant, result.timings)
 
 
 def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome], None] | None = None,

@@ -50,6 +50,17 @@ class Staging:
         path.write_text(text, encoding="utf-8")
         self.files[rel] = text
 
+    def discard(self, rels: set[str] | list[str]) -> None:
+        """Unstage files (and the folders they leave empty), as if never written."""
+        for rel in sorted(rels, reverse=True):
+            self.files.pop(rel, None)
+            path = self.root / rel
+            path.unlink(missing_ok=True)
+            for parent in path.parents:
+                if parent == self.root or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+
     def link_in(self, rel: str, source: Path) -> None:
         """A directory needed beside the output (to render with) that is not itself output: a
         symlink, which commit() never follows and close() removes without touching its target."""

@@ -152,7 +152,6 @@ def test_migrate_lints_each_umbrella_as_written(migrated):
 
 
 def test_migrate_reports_umbrella_lint_errors_for_every_file(tmp_path, monkeypatch):
-    import compose2helm.migrate as m
     src = tmp_path / "in" / "Ex" / "docker"
     for platform in ("xeon", "gaudi"):
         (src / platform).mkdir(parents=True)
@@ -162,7 +161,16 @@ def test_migrate_reports_umbrella_lint_errors_for_every_file(tmp_path, monkeypat
                 image: nginx:1.25
                 ports: ["8080:80"]
             """))
-    monkeypatch.setattr(m, "_lint_umbrella", lambda out, chart: [f"helm-charts/{chart}: Chart.yaml: broken"])
+    linted = []
+
+    def lint(tmp, target):
+        with tmp:
+            linted.append(target.name)
+            return [{"severity": "error", "path": "Chart.yaml", "message": "broken"}] if target.name == "ex" else []
+
+    monkeypatch.setattr(render, "_lint_assembled", lint)
+    monkeypatch.setattr(render, "_LINTED", {})
     report = migrate(tmp_path / "in", tmp_path / "out", jobs=1)
     assert [o.status for o in report.outcomes] == ["unverified", "unverified"]
     assert all("helm-charts/ex: Chart.yaml: broken" in o.unexplained_detail for o in report.outcomes)
+    assert linted.count("ex") == 1
