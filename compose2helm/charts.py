@@ -26,6 +26,10 @@ from .yamlout import dump, key as yaml_key
 CHART_VERSION = __version__
 RELEASE_DNS_DOC = "<release>-<chart>"
 SOURCES = ("https://github.com/opea-project/GenAIInfra", "https://github.com/opea-project/GenAIExamples")
+# The apiVersion and kind of each object the chart templates make (their schemas are loaded
+# while the first overlay renders).
+RENDERED_KINDS = (("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("v1", "PersistentVolumeClaim"),
+                  ("v1", "Pod"), ("apps/v1", "Deployment"), ("apps/v1", "DaemonSet"))
 
 
 def _env() -> jinja2.Environment:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Any
 
 import yaml
 
-from .charts import CHART_VERSION, Dependency, common_chart, dependencies_of, overlay, umbrella_chart
+from .charts import (CHART_VERSION, RENDERED_KINDS, Dependency, common_chart, dependencies_of, overlay,
+                     umbrella_chart)
 from .errors import InputError, VerificationError
+from .k8scheck import prepare_schemas
 from .layout import Placement, discover_env_files, place
 from .loader import load_project
 from .mapping import plan_project
@@ -20,7 +23,7 @@ from .names import is_dns_label
 from .output import Staging
 from .plan import ExamplePlan, nesting
 from .privileges import check_opt_ins
-from .render import manifest_text, render_chart, start_lints
+from .render import manifest_text, preload as preload_helm, render_chart, start_lints
 from .rules import Rule, RuleSet, load_rules
 from .stamp import unstamped
 from .yamlout import SAFE_LOADER
@@ -144,6 +147,7 @@ def convert_many(sources: list[Source], out: Path = Path("."), *, env_files: lis
     not stop the others, but nothing is written when the output cannot take all of them."""
     if layout not in LAYOUTS:
         raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    preload_helm()   # while the compose files are read
     results: list[Any] = [None] * len(sources)
     prepared: dict[int, Prepared] = {}
     for i, src in enumerate(sources):
@@ -230,6 +234,10 @@ def _convert_umbrella(stage: Staging, members: list[int], prepared: dict[int, Pr
                 for rel, text in common_chart(rule, opts.chart_version, nested=is_parent).items():
                     chart_rels.setdefault(component, []).append(f"helm-charts/common/{component}/{rel}")
                     stage.write(chart_rels[component][-1], text)
+        lint_rels = [f"helm-charts/common/{c}" for c in sorted(charts)] if opts.lint else []
+        with shared("lint"):   # the engine lints them in threads while the umbrella is built
+            lints = [start_lints([stage.path(rel) for rel in lint_rels])]
+        with shared("charts"):
             mega = last.plan.megaservice()
             has_mega = earlier_megaservice or any(prepared[i].plan.megaservice() for i in live)
             mega_rule = mega.rule if mega else (rules.by_component("megaservice") if has_mega else None)
@@ -250,58 +258,79 @@ def _convert_umbrella(stage: Staging, members: list[int], prepared: dict[int, Pr
                         raise InputError(f"the umbrella chart needs {rel}, which is missing",
                                          file=opts.out / umbrella_rel)
                     stage.link_in(rel, opts.out / rel)   # to render with only: not output
-        with shared("lint"):
-            lint_rels = ([f"helm-charts/common/{c}" for c in sorted(charts)] + [umbrella_rel]) if opts.lint else []
-            linting = start_lints([stage.path(rel) for rel in lint_rels])   # they run while the overlays render
-        docs: dict[int, list] = {}
-        for i in live:
-            p = prepared[i]
-            with p.clock("render"):
-                values = yaml.load(overlay_texts[i], Loader=SAFE_LOADER) or {}
+        if opts.lint:
+            with shared("lint"):
+                lints.append(start_lints([stage.path(umbrella_rel)]))
+                lint_rels.append(umbrella_rel)
+        built: dict[int, _Built] = {}
+        checks: dict[int, tuple[Any, Any]] = {}
+        failed = False
+        # One thread renders the overlays in turn (the engine works outside the GIL) while this
+        # one loads the schemas, then checks each rendered overlay as the next one renders.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="c2h-render") as pool:
+            futures = {i: pool.submit(_render_overlay, stage.path(umbrella_rel), overlay_texts[i], prepared[i].release)
+                       for i in live}
+            if opts.verify:
+                prepare_schemas(RENDERED_KINDS, opts.kube_version)
+            for i in live:
+                p = prepared[i]
                 try:
-                    docs[i] = render_chart(stage.path(umbrella_rel), values, p.release)
+                    docs, seconds = futures[i].result()
+                    p.clock.seconds["render"] = p.clock.seconds.get("render", 0.0) + seconds
                 except InputError as exc:   # the input was read; what was made of it is wrong
                     results[i] = VerificationError(f"{p.files[0]}: the chart converted from it does not render: "
                                                    f"{exc.message}")
-        if len(docs) < len(live):
-            linting.result()
+                    failed = True
+                if failed:   # the umbrella is built again without it: what follows would be redone
+                    continue
+                with p.clock("render"):
+                    manifest_rel = f"manifests/{p.plan.example}/{p.plan.overlay_name}/{p.plan.chart}.yaml"
+                    stage.write(manifest_rel, manifest_text(docs))
+                    gmc_files = _write_gmc(p.plan, rules, stage, p.release) if opts.gmc else []
+                    gmc_problems = (_check_gmc(stage, gmc_files[0], opts.gmc_crd) if opts.gmc and opts.gmc_crd
+                                    else [])
+                rels = ([rel for c in job_charts[i] for rel in chart_rels[c]] + umbrella_rels
+                        + [f"{umbrella_rel}/{_overlay_file(p.plan)}", manifest_rel] + gmc_files)
+                built[i] = _Built(rels, manifest_rel, {}, None, gmc_files, gmc_problems)
+                if opts.verify:
+                    checks[i] = _checks(p, docs, opts.kube_version)
+        with shared("lint"):
+            linted = dict(zip(lint_rels, [r for linting in lints for r in linting.result()]))
+        if failed:
             stage.discard(set(stage.files) - before)
             continue
-        built: dict[int, _Built] = {}
         for i in live:
-            p = prepared[i]
-            with p.clock("render"):
-                manifest_rel = f"manifests/{p.plan.example}/{p.plan.overlay_name}/{p.plan.chart}.yaml"
-                stage.write(manifest_rel, manifest_text(docs[i]))
-                gmc_files = _write_gmc(p.plan, rules, stage, p.release) if opts.gmc else []
-                gmc_problems = _check_gmc(stage, gmc_files[0], opts.gmc_crd) if opts.gmc and opts.gmc_crd else []
-            rels = ([rel for c in job_charts[i] for rel in chart_rels[c]] + umbrella_rels + [f"{umbrella_rel}/{_overlay_file(p.plan)}", manifest_rel] + gmc_files)
-            built[i] = _Built(rels, manifest_rel, {}, None, gmc_files, gmc_problems)
-        with shared("lint"):
-            linted = dict(zip(lint_rels, linting.result()))
-        for i in live:
-            p, b = prepared[i], built[i]
+            b = built[i]
             mine = [f"helm-charts/common/{c}" for c in sorted(job_charts[i])] + [umbrella_rel]
             b.lint = {rel: linted[rel] for rel in mine if rel in linted}
             if opts.verify:
-                b.verification = _verification(p, docs[i], b.lint, opts.kube_version)
+                from .verify import VerifyReport
+                b.verification = VerifyReport(checks[i][0], schema=checks[i][1],
+                                              lint=[{"chart": c, **m} for c, msgs in sorted(b.lint.items())
+                                                    for m in msgs])
         return built
+
+
+def _render_overlay(umbrella: Path, overlay_text: str, release: str) -> tuple[list, float]:
+    """The umbrella rendered with one overlay's values, and the seconds that took."""
+    start = time.perf_counter()
+    values = yaml.load(overlay_text, Loader=SAFE_LOADER) or {}
+    return render_chart(umbrella, values, release), time.perf_counter() - start
 
 
 def _overlay_file(plan: ExamplePlan) -> str:
     return f"{plan.overlay_name}-values.yaml"
 
 
-def _verification(prepared: Prepared, docs: list, lint: dict[str, list[dict[str, Any]]],
-                  kube_version: str | None) -> Any:
+def _checks(prepared: Prepared, docs: list, kube_version: str | None) -> tuple[Any, Any]:
+    """What verification finds in one rendered overlay: per-service comparisons, schema problems."""
     from .render import is_test_hook
-    from .verify import VerifyReport, structural, verify_objects
+    from .verify import structural, verify_objects
     objects = [d.obj for d in docs if not is_test_hook(d)]
     with prepared.clock("schema"):
         schema = structural(objects, kube_version)
     with prepared.clock("verify"):
-        return VerifyReport(verify_objects(prepared, objects), schema=schema,
-                            lint=[{"chart": c, **m} for c, msgs in sorted(lint.items()) for m in msgs])
+        return verify_objects(prepared, objects), schema
 
 
 class Clock:

@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,18 @@ def _validator(version: str, api_version: str, kind: str):
 
     # No format_checker, as in kubernetes-validate: formats (int32, int64, byte, date-time) annotate.
     return Draft202012Validator(schema, registry=_registry(version))
+
+
+def prepare_schemas(kinds: Iterable[tuple[str, str]], kube_version: str | None = None) -> None:
+    """Load the schemas of these (apiVersion, kind) pairs now, e.g. while the engine renders,
+    rather than when the first object of each kind is validated."""
+    try:
+        version = _resolve_version(kube_version)
+    except (RuntimeError, ValueError):
+        return   # validate_schema reports it
+    _registry(version)
+    for api_version, kind in kinds:
+        _validator(version, api_version, kind)
 
 
 def validate_schema(objects: list[dict], kube_version: str | None = None) -> list[Problem]:

@@ -9,6 +9,8 @@ import hashlib
 import os
 import re
 import shutil
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,13 @@ class Document:
 def _helm():
     import helm_python  # the shared library is large: load it only when rendering
     return helm_python
+
+
+def preload() -> None:
+    """Start loading the Helm engine in a thread, so that the library's load (a Go runtime
+    starting, outside the GIL) overlaps the caller's Python work instead of following it."""
+    if "helm_python" not in sys.modules:
+        threading.Thread(target=_helm, name="load-helm").start()
 
 
 def dependencies(chart_dir: Path) -> list[dict[str, Any]]:
