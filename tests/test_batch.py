@@ -74,7 +74,7 @@ def test_a_file_that_does_not_render_leaves_the_others_and_the_umbrella_without_
             raise InputError("template: boom", file=chart_dir)
         return real(chart_dir, values, release, namespace)
 
-    monkeypatch.setattr("compose2helm.convert.render_chart", render_chart)
+    monkeypatch.setattr("compose2helm.umbrella.render_chart", render_chart)
     first, second = convert_many(sources, tmp_path / "out")
     assert isinstance(first, VerificationError) and "aipc/compose.yaml" in str(first) and "boom" in str(first)
     assert second.ok and "manifests/Ex/xeon/ex.yaml" in second.changed

@@ -143,7 +143,7 @@ def test_a_chart_that_does_not_render_is_exit_1_naming_the_compose_file(tmp_path
     src = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
     broken = InputError("helm could not render the chart: nil pointer", file="/dev/shm/c2h-render-x/chatqna")
     monkeypatch.setattr("sys.argv", ["compose2helm", "convert", str(src), "--out", str(tmp_path / "out")])
-    with mock.patch("compose2helm.convert.render_chart", side_effect=broken), pytest.raises(SystemExit) as exit_:
+    with mock.patch("compose2helm.umbrella.render_chart", side_effect=broken), pytest.raises(SystemExit) as exit_:
         cli.main()
     assert exit_.value.code == 1
     line = capsys.readouterr().err.strip()

@@ -42,7 +42,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from compose2helm import convert as convert_module
+from compose2helm import umbrella as umbrella_module
 from compose2helm.convert import convert
 from compose2helm.errors import InputError
 from compose2helm.rules import load_rules
@@ -571,7 +571,7 @@ def _no_helm(*_args, **_kwargs):
 def test_convert_without_helm(doc, example, platform):
     _explain(doc)
     with written(doc, example, platform) as (src, inputs, out), \
-            mock.patch.object(convert_module, "render_chart", _no_helm):
+            mock.patch.object(umbrella_module, "render_chart", _no_helm):
         _STUB_CALLS.clear()
         try:
             result = convert([src], out, lint=False, verify=False, rules=RULES)
