@@ -63,7 +63,7 @@ def bench_migrate(tree: Path, runs: int = 1) -> dict:
 def compile_package() -> None:
     """Byte-compile the package that runs, as pip does when it installs a wheel. An editable
     install compiles its modules on first use, or on every start where PYTHONDONTWRITEBYTECODE
-    is set: that is a property of the environment (about 50 ms here), not of the tool."""
+    is set: that is a property of the environment (about 30 ms here), not of the tool."""
     subprocess.run([sys.executable, "-c", "import compileall, os, compose2helm; "
                     "compileall.compile_dir(os.path.dirname(compose2helm.__file__), quiet=1)"], check=True)
 

@@ -37,6 +37,7 @@ class ConvertResult:
     gmc_problems: list[str] = field(default_factory=list)  # GMConnector against the CRD's schema
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     dry_run: bool = False                                # changed lists what would be written
+    replaced_by: str = ""   # a later file of the batch converted to the same overlay: its output is kept
 
     @property
     def ok(self) -> bool:
@@ -162,6 +163,12 @@ def convert_many(sources: list[Source], out: Path = Path("."), *, env_files: lis
                                    [rel for rel in changed if rel in mine], b.manifest, b.lint,
                                    list(p.project.warnings), b.verification, b.gmc, b.gmc_problems,
                                    dict(p.clock.seconds), dry_run)
+    # Two files of a batch that convert to the same example, platform and variant write the same
+    # overlay and manifest: the later one's are kept, as if converted in turn. Say so.
+    last = {b.manifest: i for i, b in sorted(built.items())}
+    for i, b in built.items():
+        if last[b.manifest] != i:
+            results[i].replaced_by = str(sources[last[b.manifest]].files[-1])
     return results
 
 

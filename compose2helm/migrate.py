@@ -150,8 +150,14 @@ def _outcome(job: Job, result: Any, root: Path) -> Outcome:
     errors = result.lint_errors + ([f"{p['object']}: {p['message']}" for p in v.schema
                                     if p["severity"] == "error"] if v else [])
     placement = result.placement
+    reason = "; ".join((unexplained + errors)[:5])
+    if result.replaced_by:
+        later = Path(result.replaced_by)
+        later_rel = later.relative_to(root) if later.is_relative_to(root) else later
+        reason = "; ".join(filter(None, [f"its overlay and manifest were replaced by those of {later_rel}, "
+                                         "which converts to the same example, platform and variant", reason]))
     return Outcome(
-        rel, "verified" if result.ok else "unverified", "; ".join((unexplained + errors)[:5]),
+        rel, "verified" if result.ok else "unverified", reason,
         result.plan.example, result.plan.overlay_name, len(result.plan.instances), len(result.plan.generic),
         sorted({i.component for i in result.plan.components()}),
         sum(len(s.explained) for s in v.services) if v else 0, len(unexplained) + len(errors),

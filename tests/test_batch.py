@@ -123,3 +123,18 @@ def test_convert_raises_what_convert_many_reports(tmp_path):
         convert([tmp_path / "missing.yaml"], tmp_path / "out")
     with pytest.raises(InputError, match="layout"):
         convert_many([Source((tmp_path / "x.yaml",))], tmp_path / "out", layout="sideways")
+
+
+def test_a_file_whose_overlay_a_later_file_replaces_says_so(tmp_path):
+    root = tmp_path / "in"
+    for version, tag in (("a", "1.1"), ("b", "1.2")):   # two versions of one example, side by side
+        path = root / version / "Ex" / "docker" / "xeon" / "compose.yaml"
+        path.parent.mkdir(parents=True)
+        path.write_text(textwrap.dedent(MEGA).replace("1.2", tag))
+    report = migrate(root, tmp_path / "out", jobs=1)
+    first, second = report.outcomes
+    assert (first.status, second.status) == ("verified", "verified")
+    assert "replaced by those of b/Ex/docker/xeon/compose.yaml" in first.reason
+    assert second.reason == ""
+    manifest = (tmp_path / "out" / second.manifest).read_text()
+    assert "opea/chatqna:1.2" in manifest and "opea/chatqna:1.1" not in manifest
