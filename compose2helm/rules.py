@@ -92,6 +92,13 @@ class AcceleratorProfile:
     gmc_suffix: str = ""                 # GMConnector step names of its services end with this
 
 
+@lru_cache(maxsize=64)
+def _any_pattern(patterns: tuple[str, ...]) -> re.Pattern:
+    """One expression matching what any of the fnmatch patterns matches (case-sensitively, as
+    fnmatchcase): every variable of every service is asked whether it is a secret."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns) or "(?!)")
+
+
 @dataclass(frozen=True)
 class Policy:
     proxies: tuple[str, ...]
@@ -112,7 +119,7 @@ class Policy:
     def is_secret(self, name: str) -> bool:
         if name in self.secret_exceptions:
             return False
-        return any(fnmatch.fnmatchcase(name, p) for p in self.secret_patterns)
+        return _any_pattern(self.secret_patterns).match(name) is not None
 
     def is_host_variable(self, name: str) -> bool:
         return name in self.host_variables

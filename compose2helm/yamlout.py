@@ -50,8 +50,96 @@ _Dumper.add_representer(str, _str)
 
 
 def dump(data: Any) -> str:
+    """data as block-style YAML, keys in insertion order: what PyYAML's emitter writes with the
+    settings of _pyyaml, byte for byte. Dicts and lists are laid out here, and each distinct
+    scalar is emitted by PyYAML once per process: values repeat across overlays and the emitter
+    took a third of a conversion's Python time. Anything this layout does not cover (a block
+    scalar, a long or empty key, another type) goes to PyYAML whole."""
+    if type(data) in (dict, list) and data:
+        lines: list[str] = []
+        try:
+            (_mapping if type(data) is dict else _sequence)(data, 0, None, lines)
+        except _Whole:
+            return _pyyaml(data)
+        return "\n".join(lines) + "\n"
+    return _pyyaml(data)
+
+
+def _pyyaml(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
                      allow_unicode=True, width=100000)
+
+
+class _Whole(Exception):
+    """The layout below does not cover this document: PyYAML writes it."""
+
+
+def _mapping(data: dict, indent: int, first: str | None, lines: list[str]) -> None:
+    """A block mapping at indent; its first key after `first` (a sequence item's "- ") if given."""
+    pad = " " * indent
+    for n, (k, v) in enumerate(data.items()):
+        head = f"{first if n == 0 and first is not None else pad}{_key(k)}:"
+        if type(v) is dict and v:
+            lines.append(head)
+            _mapping(v, indent + 2, None, lines)
+        elif type(v) is list and v:
+            lines.append(head)          # sequences are indented under their key (_Dumper)
+            _sequence(v, indent + 2, None, lines)
+        else:
+            lines.append(f"{head} {_flow(v)}")
+
+
+def _sequence(data: list, indent: int, first: str | None, lines: list[str]) -> None:
+    pad = " " * indent
+    for n, item in enumerate(data):
+        dash = f"{first if n == 0 and first is not None else pad}- "
+        if type(item) is dict and item:
+            _mapping(item, indent + 2, dash, lines)
+        elif type(item) is list and item:
+            _sequence(item, indent + 2, dash, lines)
+        else:
+            lines.append(dash + _flow(item))
+
+
+def _flow(value: Any) -> str:
+    if type(value) is dict:
+        return "{}"
+    if type(value) is list:
+        return "[]"
+    return _scalar(value)
+
+
+def _key(k: Any) -> str:
+    if type(k) not in _SCALAR_TYPES or (type(k) is str and k.splitlines() != [k]):
+        raise _Whole   # empty or multi-line: PyYAML writes it as "? key"
+    text = _scalar(k)
+    if len(text) >= 128:   # PyYAML writes keys this long as "? key"
+        raise _Whole
+    return text
+
+
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+def _scalar(value: Any) -> str:
+    """The scalar as PyYAML writes it in a block mapping or sequence (the same style in both)."""
+    if type(value) is str and plain(value):
+        return value
+    if type(value) not in _SCALAR_TYPES:
+        raise _Whole
+    memo = (type(value), repr(value) if type(value) is float else value)   # 0.0 == -0.0
+    text = _SCALARS.get(memo)
+    if text is None:
+        item = _pyyaml([value])
+        if not item.startswith("- ") or len(item.splitlines()) != 1:
+            raise _Whole   # a block or broken scalar: its layout depends on the indentation
+        if len(_SCALARS) >= 20000:
+            _SCALARS.clear()
+        text = _SCALARS[memo] = item[2:-1]
+    return text
+
+
+_SCALARS: dict[tuple[type, Any], str] = {}
 
 
 def dump_indented(data: Any, indent: int) -> str:

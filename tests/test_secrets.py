@@ -4,8 +4,10 @@ from __future__ import annotations
 import shutil
 
 import yaml
+from hypothesis import given, strategies as st
 
 from compose2helm.migrate import migrate
+from compose2helm.rules import load_rules
 
 from conftest import REPO
 
@@ -84,3 +86,13 @@ def test_existing_secret_replaces_the_generated_one(tmp_path):
             for e in c.get("envFrom", []) if "secretRef" in e]
     assert refs == ["made-elsewhere"]
     assert not [d for d in docs if d.obj["kind"] == "Secret" and d.obj["metadata"]["name"] == "planted-secret"]
+
+
+@given(name=st.one_of(st.text(max_size=20), st.sampled_from(["HF_TOKEN", "X_API_KEY", "A_PASSWORD", "_TOKEN",
+                                                            "MY_SECRET", "my_token", "HF_TOKENS", "A_SECRET\n"])))
+def test_a_secret_is_a_name_any_secret_pattern_matches(name):
+    import fnmatch
+    policy = load_rules([]).policy
+    expected = name not in policy.secret_exceptions and any(fnmatch.fnmatchcase(name, p)
+                                                            for p in policy.secret_patterns)
+    assert policy.is_secret(name) == expected
