@@ -268,7 +268,10 @@ def _existing_umbrella(chart_dir: Path) -> tuple[set[Dependency], dict[str, str]
             meta = yaml.load(meta_file.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
         except yaml.YAMLError:
             raise InputError("existing chart metadata is not valid YAML", file=meta_file) from None
-        for d in meta.get("dependencies") or []:
+        listed = meta.get("dependencies") if isinstance(meta, dict) else None
+        for d in listed or []:
+            if not isinstance(d, dict) or not d.get("name"):
+                raise InputError("existing chart metadata lists a dependency without a name", file=meta_file)
             deps.add(Dependency(str(d["name"]), str(d.get("alias") or "")))
     for f in sorted(chart_dir.glob("*-values.yaml")):
         first = unstamped(f.read_text(encoding="utf-8")).split("\n", 1)[0]

@@ -138,3 +138,18 @@ def test_a_file_whose_overlay_a_later_file_replaces_says_so(tmp_path):
     assert second.reason == ""
     manifest = (tmp_path / "out" / second.manifest).read_text()
     assert "opea/chatqna:1.2" in manifest and "opea/chatqna:1.1" not in manifest
+
+
+@pytest.mark.parametrize("meta, message", [
+    ("dependencies: [tgi]\n", "dependency without a name"),
+    ("dependencies:\n  - alias: x\n", "dependency without a name"),
+    ("- a\n", "was not written by compose2helm"),     # not a mapping: nothing is read from it
+])
+def test_an_umbrella_left_with_odd_metadata_is_a_one_line_input_error(tmp_path, meta, message):
+    src = _write(tmp_path / "in", "xeon", MEGA)
+    chart = tmp_path / "out/helm-charts/ex"
+    chart.mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(meta)
+    with pytest.raises(InputError, match=message) as err:
+        convert([src], tmp_path / "out")
+    assert "Chart.yaml" in str(err.value) and "\n" not in str(err.value)
