@@ -164,36 +164,46 @@ def _render_and_check(stage: Staging, staged: _Staged, live: list[int], prepared
     render gets its error in results; the members after it are then only rendered."""
     built: dict[int, Built] = {}
     checks: dict[int, tuple[Any, Any]] = {}
-    failed = False
     # One thread renders the overlays in turn (the engine works outside the GIL) while this
     # one loads the schemas, then checks each rendered overlay as the next one renders.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="c2h-render") as pool:
         futures = {i: pool.submit(_render_overlay, stage.path(staged.umbrella), staged.overlays[i],
                                   prepared[i].release) for i in live}
-        if opts.verify:
-            prepare_schemas(RENDERED_KINDS, opts.kube_version)
-        for i in live:
-            p = prepared[i]
-            try:
-                docs, seconds = futures[i].result()
-                p.clock.seconds["render"] = p.clock.seconds.get("render", 0.0) + seconds
-            except InputError as exc:   # the input was read; what was made of it is wrong
-                results[i] = VerificationError(f"{p.files[0]}: the chart converted from it does not render: "
-                                               f"{exc.message}")
-                failed = True
-            if failed:   # the umbrella is built again without it: what follows would be redone
-                continue
-            with p.clock("render"):
-                manifest = f"manifests/{p.plan.example}/{p.plan.overlay_name}/{p.plan.chart}.yaml"
-                stage.write(manifest, manifest_text(docs))
-                gmc_files = _write_gmc(p.plan, p.rules, stage, p.release) if opts.gmc else []
-                gmc_problems = _check_gmc(stage, gmc_files[0], opts.gmc_crd) if opts.gmc and opts.gmc_crd else []
-            rels = ([rel for c in staged.charts_of[i] for rel in staged.chart_files[c]] + staged.umbrella_files
-                    + [f"{staged.umbrella}/{overlay_file(p.plan)}", manifest] + gmc_files)
-            built[i] = Built(rels, manifest, {}, None, gmc_files, gmc_problems)
+        try:
             if opts.verify:
-                checks[i] = _checks(p, docs, opts.kube_version)
+                prepare_schemas(RENDERED_KINDS, opts.kube_version)
+            failed = False
+            for i in live:
+                p = prepared[i]
+                try:
+                    docs, seconds = futures[i].result()
+                    p.clock.seconds["render"] = p.clock.seconds.get("render", 0.0) + seconds
+                except InputError as exc:   # the input was read; what was made of it is wrong
+                    results[i] = VerificationError(f"{p.files[0]}: the chart converted from it does not render: "
+                                                   f"{exc.message}")
+                    failed = True
+                if failed:   # the umbrella is built again without it: what follows would be redone
+                    continue
+                built[i] = _stage_manifest(stage, staged, i, p, docs, opts)
+                if opts.verify:
+                    checks[i] = _checks(p, docs, opts.kube_version)
+        except BaseException:   # e.g. Ctrl-C: do not wait for the renders still queued
+            for future in futures.values():
+                future.cancel()
+            raise
     return built, checks
+
+
+def _stage_manifest(stage: Staging, staged: _Staged, i: int, p: "Prepared", docs: list, opts: Options) -> Built:
+    """A member's manifest (and GMC files) staged: what it wrote, all told."""
+    with p.clock("render"):
+        manifest = f"manifests/{p.plan.example}/{p.plan.overlay_name}/{p.plan.chart}.yaml"
+        stage.write(manifest, manifest_text(docs))
+        gmc_files = _write_gmc(p.plan, p.rules, stage, p.release) if opts.gmc else []
+        gmc_problems = _check_gmc(stage, gmc_files[0], opts.gmc_crd) if opts.gmc and opts.gmc_crd else []
+    rels = ([rel for c in staged.charts_of[i] for rel in staged.chart_files[c]] + staged.umbrella_files
+            + [f"{staged.umbrella}/{overlay_file(p.plan)}", manifest] + gmc_files)
+    return Built(rels, manifest, {}, None, gmc_files, gmc_problems)
 
 
 def _render_overlay(umbrella: Path, overlay_text: str, release: str) -> tuple[list, float]:

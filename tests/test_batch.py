@@ -153,3 +153,27 @@ def test_an_umbrella_left_with_odd_metadata_is_a_one_line_input_error(tmp_path, 
     with pytest.raises(InputError, match=message) as err:
         convert([src], tmp_path / "out")
     assert "Chart.yaml" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_interrupted_batch_does_not_wait_for_the_renders_still_queued(tmp_path, monkeypatch):
+    import time as clock
+
+    root = tmp_path / "in"
+    sources = [Source((_write(root, platform, MEGA),)) for platform in ("aipc", "gaudi", "rocm", "xeon")]
+    rendered = []
+    real = render.render_chart
+
+    def slow(*args, **kwargs):
+        clock.sleep(0.3)
+        rendered.append(args[1])
+        return real(*args, **kwargs)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("compose2helm.umbrella.render_chart", slow)
+    monkeypatch.setattr("compose2helm.umbrella._checks", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        convert_many(sources, tmp_path / "out", lint=False)
+    assert len(rendered) < len(sources)
+    assert not (tmp_path / "out/helm-charts").exists()
