@@ -61,9 +61,7 @@ class KeyReport:
     entries: list[Entry] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in dataclasses.asdict(self).items() if k != "entries"}
-        d["entries"] = [e.as_dict() for e in self.entries]
-        return d
+        return dataclasses.asdict(self)   # it recurses into the nested reports (the last field)
 
 
 @dataclass
@@ -78,9 +76,7 @@ class ServiceReport:
     keys: list[KeyReport] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in dataclasses.asdict(self).items() if k != "keys"}
-        d["keys"] = [k.as_dict() for k in self.keys]
-        return d
+        return dataclasses.asdict(self)   # it recurses into the nested reports (the last field)
 
 
 @dataclass
@@ -96,9 +92,7 @@ class FileReport:
     services: list[ServiceReport] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in dataclasses.asdict(self).items() if k != "services"}
-        d["services"] = [s.as_dict() for s in self.services]
-        return d
+        return dataclasses.asdict(self)   # it recurses into the nested reports (the last field)
 
 
 # --- what each compose key becomes, when no finding says otherwise --------------------------------
