@@ -250,10 +250,8 @@ def _chunk_plan(chart_dir: Path, values: dict[str, Any]) -> tuple | None:
                 sub = _chart_meta(src)
                 if sub.get("dependencies") or sub.get("type") == "library" or (src / "charts").exists():
                     return None
-            if (src / "values.yaml").is_file():
-                own = yaml.load((src / "values.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER)
-                if not _flat_globals(own, keys if src == chart_dir else set()):
-                    return None
+            if not _flat_globals(_values_of(src), keys if src == chart_dir else set()):
+                return None
             for path in sorted((src / "templates").rglob("*")) if (src / "templates").is_dir() else ():
                 if not path.is_file():
                     continue

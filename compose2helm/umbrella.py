@@ -90,11 +90,11 @@ def convert_umbrella(stage: Staging, members: list[int], prepared: dict[int, "Pr
         if len(built) < len(live):
             stage.discard(set(stage.files) - before)
             continue
+        from .verify import VerifyReport
         for i, b in built.items():
             mine = [f"helm-charts/common/{c}" for c in sorted(staged.charts_of[i])] + [umbrella]
             b.lint = {rel: linted[rel] for rel in mine if rel in linted}
             if opts.verify:
-                from .verify import VerifyReport
                 b.verification = VerifyReport(checks[i][0], schema=checks[i][1],
                                               lint=[{"chart": c, **m} for c, msgs in sorted(b.lint.items())
                                                     for m in msgs])
