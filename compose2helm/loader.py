@@ -279,11 +279,7 @@ def _check_keys_are_strings(doc: dict, path: Path) -> None:
         if isinstance(node, dict):
             for k, v in node.items():
                 if not isinstance(k, str):
-                    service = str(where[1]) if len(where) >= 2 and where[0] == "services" else None
-                    rest = where[2:] if service is not None else where
-                    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest).lstrip(".")
-                    raise InputError(f"mapping key {k!r} is not a string (quote it)", path, service,
-                                     key or None)
+                    raise InputError(f"mapping key {k!r} is not a string (quote it)", path, *_locate(where))
                 at_top = not where or (len(where) == 2 and where[0] == "services")
                 if not (at_top and k.startswith("x-")):             # extensions are free-form
                     walk(v, where + [k])
@@ -332,15 +328,20 @@ def _validate(doc: dict, path: Path) -> None:
     err = min(errors, key=lambda e: (e.validator in _LAX, -len(e.absolute_path)))
     err = jsonschema.exceptions.best_match([err])
     where = list(err.absolute_path)
-    service = None
-    if len(where) >= 2 and where[0] == "services":
-        service, where = str(where[1]), where[2:]
     msg = err.message if len(err.message) <= 200 else err.message[:200] + "..."
     if err.validator in _LAX and (m := re.search(r"'([^']+)'", err.message)):
         where.append(m.group(1))
         msg = "unknown key"
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where).lstrip(".") or None
-    raise InputError(f"not valid compose: {msg}", path, service, key)
+    raise InputError(f"not valid compose: {msg}", path, *_locate(where))
+
+
+def _locate(where: list) -> tuple[str | None, str | None]:
+    """(service, key) of a path in a compose document: ["services", "a", "ports", 0] -> ("a", "ports[0]")."""
+    service = None
+    if len(where) >= 2 and where[0] == "services":
+        service, where = str(where[1]), where[2:]
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where).lstrip(".")
+    return service, key or None
 
 
 # --- include, extends and -f merging (on raw mappings) -------------------------------------------
