@@ -1,4 +1,4 @@
-"""Time compose2helm.k8scheck.check_all over the generated ChatQnA/gaudi manifest.
+"""Time compose2helm.verify.k8scheck.check_all over the generated ChatQnA/gaudi manifest.
 
 Run in a fresh process: the first call includes importing jsonschema and reading the schemas.
     python benchmarks/k8scheck_timing.py [manifest.yaml] [kube_version]
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from compose2helm.k8scheck import check_all
+from compose2helm.verify.k8scheck import check_all
 
 RUNS = 20
 DEFAULT = Path(__file__).resolve().parents[1] / "manifests" / "ChatQnA" / "gaudi" / "chatqna.yaml"

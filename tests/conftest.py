@@ -26,9 +26,9 @@ def by_kind(objs: list[dict], kind: str) -> dict[str, dict]:
 
 def plan_of(tmp_path: Path, text: str, env: str | None = None, platform: str = "xeon"):
     """The conversion plan of a one-file compose project (with an optional set_env.env)."""
-    from compose2helm.loader import load_project
-    from compose2helm.mapping import plan_project
-    from compose2helm.rules import load_rules
+    from compose2helm.compose.loader import load_project
+    from compose2helm.plan.planner import plan_project
+    from compose2helm.plan.rules import load_rules
 
     src = tmp_path / "Ex" / "docker" / platform / "compose.yaml"
     src.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +45,7 @@ def plan_of(tmp_path: Path, text: str, env: str | None = None, platform: str = "
 def convert_example(tmp_path: Path, text: str, **options):
     """Convert a one-file compose project (Ex/docker/xeon) into tmp_path/out; returns the result and the
     rendered objects."""
-    from compose2helm.convert import convert
+    from compose2helm.pipeline.convert import convert
 
     src = tmp_path / "Ex" / "docker" / "xeon" / "compose.yaml"
     src.parent.mkdir(parents=True, exist_ok=True)

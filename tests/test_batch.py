@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose2helm import render
-from compose2helm.convert import Source, convert, convert_many
+from compose2helm.helm import render
+from compose2helm.pipeline.convert import Source, convert, convert_many
 from compose2helm.errors import InputError, VerificationError
-from compose2helm.migrate import migrate
-from compose2helm.stamp import unstamped
+from compose2helm.pipeline.migrate import migrate
+from compose2helm.util.stamp import unstamped
 
 from conftest import by_kind, manifest_objects
 
@@ -74,7 +74,7 @@ def test_a_file_that_does_not_render_leaves_the_others_and_the_umbrella_without_
             raise InputError("template: boom", file=chart_dir)
         return real(chart_dir, values, release, namespace)
 
-    monkeypatch.setattr("compose2helm.umbrella.render_chart", render_chart)
+    monkeypatch.setattr("compose2helm.pipeline.umbrella.render_chart", render_chart)
     first, second = convert_many(sources, tmp_path / "out")
     assert isinstance(first, VerificationError) and "aipc/compose.yaml" in str(first) and "boom" in str(first)
     assert second.ok and "manifests/Ex/xeon/ex.yaml" in second.changed
@@ -171,8 +171,8 @@ def test_an_interrupted_batch_does_not_wait_for_the_renders_still_queued(tmp_pat
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("compose2helm.umbrella.render_chart", slow)
-    monkeypatch.setattr("compose2helm.umbrella._checks", interrupted)
+    monkeypatch.setattr("compose2helm.pipeline.umbrella.render_chart", slow)
+    monkeypatch.setattr("compose2helm.pipeline.umbrella._checks", interrupted)
     with pytest.raises(KeyboardInterrupt):
         convert_many(sources, tmp_path / "out", lint=False)
     assert len(rendered) < len(sources)

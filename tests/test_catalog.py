@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from compose2helm.convert import prepare
-from compose2helm.layout import OVERLAY_NAMES
-from compose2helm.mapping import referenced_variables
-from compose2helm.names import is_dns_label
-from compose2helm.rules import load_rules
+from compose2helm.plan.prepare import prepare
+from compose2helm.compose.layout import OVERLAY_NAMES
+from compose2helm.plan.planner import referenced_variables
+from compose2helm.util.names import is_dns_label
+from compose2helm.plan.rules import load_rules
 
 from conftest import CORPUS, needs_shared, plan_of
 

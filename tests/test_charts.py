@@ -10,13 +10,13 @@ import helm_python as helm
 import pytest
 import yaml
 
-from compose2helm.chartdocs import parse_table
-from compose2helm.chartschema import dumps
-from compose2helm.charts import CHART_VERSION, Dependency, common_chart, umbrella_chart
-from compose2helm.convert import convert
+from compose2helm.chart.docs import parse_table
+from compose2helm.chart.schema import dumps
+from compose2helm.chart.charts import CHART_VERSION, Dependency, common_chart, umbrella_chart
+from compose2helm.pipeline.convert import convert
 from compose2helm.errors import InputError
-from compose2helm.render import is_test_hook, lint_chart, render_chart
-from compose2helm.rules import load_rules
+from compose2helm.helm.render import is_test_hook, lint_chart, render_chart
+from compose2helm.plan.rules import load_rules
 
 from conftest import CORPUS, FIXTURES, needs_shared, convert_example
 
@@ -211,7 +211,7 @@ def test_readme_explains_install_and_entry_point(out):
 
 @pytest.mark.parametrize("overlay, platform", [("gaudi-values.yaml", GAUDI), ("xeon-values.yaml", XEON)])
 def test_helm_test_pod_for_every_component(out, overlay, platform):
-    from compose2helm.convert import prepare
+    from compose2helm.plan.prepare import prepare
     plan = prepare([platform]).plan
     docs = render_chart(out / "helm-charts/chatqna", _overlay(out, overlay), "chatqna")
     pods = {d.obj["metadata"]["name"]: d.obj for d in docs if is_test_hook(d)}
@@ -304,7 +304,7 @@ def test_chart_version_can_be_opea_latest(tmp_path):
     rules = load_rules()
     tgi = common_chart(rules.by_component("tgi"), chart_version="0-latest")
     assert yaml.safe_load(tgi["Chart.yaml"])["version"] == "0-latest"
-    from compose2helm.convert import prepare
+    from compose2helm.plan.prepare import prepare
     plan = prepare([GAUDI]).plan
     files = umbrella_chart(plan, [Dependency("tgi", "")], rules.by_component("megaservice"),
                            {"gaudi-values.yaml": "x"}, chart_version="0-latest")

@@ -137,13 +137,13 @@ def test_a_chart_that_does_not_render_is_exit_1_naming_the_compose_file(tmp_path
     named by the compose file, not by a scratch directory that no longer exists; nothing written."""
     from unittest import mock
 
-    from compose2helm import cli
+    from compose2helm.cli import main as cli
     from compose2helm.errors import InputError
 
     src = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
     broken = InputError("helm could not render the chart: nil pointer", file="/dev/shm/c2h-render-x/chatqna")
     monkeypatch.setattr("sys.argv", ["compose2helm", "convert", str(src), "--out", str(tmp_path / "out")])
-    with mock.patch("compose2helm.umbrella.render_chart", side_effect=broken), pytest.raises(SystemExit) as exit_:
+    with mock.patch("compose2helm.pipeline.umbrella.render_chart", side_effect=broken), pytest.raises(SystemExit) as exit_:
         cli.main()
     assert exit_.value.code == 1
     line = capsys.readouterr().err.strip()

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose2helm.convert import convert
-from compose2helm.layout import discover_env_files, place
-from compose2helm.loader import load_project
-from compose2helm.render import render_chart
-from compose2helm.rules import load_rules
+from compose2helm.pipeline.convert import convert
+from compose2helm.compose.layout import discover_env_files, place
+from compose2helm.compose.loader import load_project
+from compose2helm.helm.render import render_chart
+from compose2helm.plan.rules import load_rules
 
 from conftest import CORPUS, FIXTURES, REPO, by_kind, manifest_objects, needs_shared
 

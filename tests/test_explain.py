@@ -15,9 +15,9 @@ import yaml
 from conftest import CORPUS, FIXTURES, needs_shared
 
 from compose2helm.errors import InputError
-from compose2helm.explain import NOT_CARRIED, explain_files, explain_plan, explain_tree, summary
-from compose2helm.findings import POLICY_NO_MEANING, POLICY_PROXY, POLICY_SECRET, POLICY_UNKNOWN
-from compose2helm.rules import image_repository, load_rules
+from compose2helm.pipeline.explain import NOT_CARRIED, explain_files, explain_plan, explain_tree, summary
+from compose2helm.plan.findings import POLICY_NO_MEANING, POLICY_PROXY, POLICY_SECRET, POLICY_UNKNOWN
+from compose2helm.plan.rules import image_repository, load_rules
 
 ACTIONS = {"carried", "changed", "dropped", "added", "unresolved"}
 
@@ -99,7 +99,7 @@ def test_fixture_actions(tmp_path):
 
 
 def _prepared(src: Path):
-    from compose2helm.convert import prepare
+    from compose2helm.plan.prepare import prepare
     return prepare([src])
 
 
@@ -190,8 +190,8 @@ def _raw_keys(file: Path, name: str) -> set[str]:
 
 @needs_shared
 def test_corpus_no_key_silently_dropped():
-    from compose2helm.convert import prepare
-    from compose2helm.migrate import discover
+    from compose2helm.plan.prepare import prepare
+    from compose2helm.pipeline.migrate import discover
 
     rules = load_rules()
     jobs, _ = discover(CORPUS)

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from compose2helm import k8scheck
-from compose2helm.k8scheck import Problem, check_all, check_references, validate_schema
+from compose2helm.verify import k8scheck
+from compose2helm.verify.k8scheck import Problem, check_all, check_references, validate_schema
 
 from conftest import REPO, manifest_objects
 
@@ -157,7 +157,7 @@ def test_problems_are_sorted_one_line_and_serialisable():
 
 
 def test_import_does_not_load_jsonschema():
-    code = "import sys, compose2helm.k8scheck; print(sorted({'jsonschema', 'kubernetes_validate', 'referencing'} & set(sys.modules)))"
+    code = "import sys, compose2helm.verify.k8scheck; print(sorted({'jsonschema', 'kubernetes_validate', 'referencing'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

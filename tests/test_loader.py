@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from compose2helm.errors import InputError
-from compose2helm.interpolate import parse, resolve
-from compose2helm.loader import load_project
-from compose2helm.model import DeviceRequest, Port, Template, Volume
+from compose2helm.compose.interpolate import parse, resolve
+from compose2helm.compose.loader import load_project
+from compose2helm.compose.model import DeviceRequest, Port, Template, Volume
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "genaiexamples"

@@ -6,9 +6,9 @@ import textwrap
 import pytest
 import yaml
 
-from compose2helm.convert import convert
-from compose2helm.layout import place, variant_of
-from compose2helm.rules import load_rules, split_image
+from compose2helm.pipeline.convert import convert
+from compose2helm.compose.layout import place, variant_of
+from compose2helm.plan.rules import load_rules, split_image
 
 from conftest import by_kind, manifest_objects, plan_of, convert_example
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose2helm.drift import check
-from compose2helm.migrate import discover, migrate
+from compose2helm.pipeline.drift import check
+from compose2helm.pipeline.migrate import discover, migrate
 
 from conftest import CORPUS, FIXTURES, needs_shared
 

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose2helm import loader, render
+from compose2helm.compose import loader
+
+from compose2helm.helm import render
 from compose2helm.errors import InputError
-from compose2helm.migrate import migrate
+from compose2helm.pipeline.migrate import migrate
 
 from conftest import FIXTURES
 
@@ -136,7 +138,7 @@ def test_libyaml_reads_compose_files_as_the_python_loader_does(tmp_path, monkeyp
 def test_verify_compares_as_deepdiff_does():
     from deepdiff import DeepDiff
 
-    from compose2helm.verify import _same
+    from compose2helm.verify.check import _same
     values = [None, 0, 1, True, False, 1.0, -0.0, "1", "", [], [1], [1.0], [1, 2], [2, 1], (1,), {}, {"a": 1},
               {"a": 1.0}, {"a": True}, {"a": [1, {"b": "x"}]}, {"a": [1, {"b": "y"}]}, {1: "a"}, {True: "a"},
               float("nan"), [float("nan")], {"a": None}, {"b": None}, {"a": 1, "b": 2}, {"b": 2, "a": 1}]
@@ -146,7 +148,7 @@ def test_verify_compares_as_deepdiff_does():
 
 def test_migrate_lints_each_umbrella_as_written(migrated):
     """Every file's outcome counts the lint of the umbrella it was converted into."""
-    from compose2helm.render import lint_chart
+    from compose2helm.helm.render import lint_chart
     for chart in ("chatqna", "codegen"):
         assert [m for m in lint_chart(migrated / "helm-charts" / chart) if m["severity"] == "error"] == []
 

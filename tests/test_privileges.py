@@ -9,10 +9,10 @@ import textwrap
 import pytest
 import yaml
 
-from compose2helm.convert import convert
+from compose2helm.pipeline.convert import convert
 from compose2helm.errors import InputError
-from compose2helm.podpolicy import check_objects, check_pod
-from compose2helm.render import render_chart
+from compose2helm.verify.podpolicy import check_objects, check_pod
+from compose2helm.helm.render import render_chart
 
 from conftest import REPO, SHARED, needs_shared
 

@@ -9,7 +9,7 @@ NVIDIA and ROCm devices, deploy replicas, profiles, `x-` anchors with `<<:` merg
 extends, an env file beside the compose file — and, now and then, a piece that is invalid.
 
 Each document is written as `<Example>/docker/<platform>/compose.yaml` and converted with the library
-call `compose2helm.convert.convert`. The property: InputError whose str() is one line naming an input
+call `compose2helm.pipeline.convert.convert`. The property: InputError whose str() is one line naming an input
 file, or a result with `result.ok` (lint without errors, schema-valid, no unexplained differences).
 Nothing else may be raised.
 
@@ -42,10 +42,10 @@ import yaml
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from compose2helm import umbrella as umbrella_module
-from compose2helm.convert import convert
+from compose2helm.pipeline import umbrella as umbrella_module
+from compose2helm.pipeline.convert import convert
 from compose2helm.errors import InputError
-from compose2helm.rules import load_rules
+from compose2helm.plan.rules import load_rules
 
 _SCALE = float(os.environ.get("COMPOSE2HELM_PROPERTY_SCALE", "1"))
 PROPERTY_EXAMPLES = max(1, int(2000 * _SCALE))

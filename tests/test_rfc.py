@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose2helm import gmc
-from compose2helm.convert import convert, prepare
+from compose2helm.chart import gmc
+from compose2helm.pipeline.convert import convert
+from compose2helm.plan.prepare import prepare
 
 from conftest import CORPUS, FIXTURES, SHARED, needs_shared
 

@@ -6,8 +6,8 @@ import shutil
 import yaml
 from hypothesis import given, strategies as st
 
-from compose2helm.migrate import migrate
-from compose2helm.rules import load_rules
+from compose2helm.pipeline.migrate import migrate
+from compose2helm.plan.rules import load_rules
 
 from conftest import REPO
 
@@ -79,7 +79,7 @@ def test_existing_secret_replaces_the_generated_one(tmp_path):
     migrate(root, tmp_path / "out", jobs=1)
     values = yaml.safe_load((tmp_path / "out/helm-charts/planted/values.yaml").read_text())
     assert "existingSecret" in values
-    from compose2helm.render import render_chart
+    from compose2helm.helm.render import render_chart
     docs = render_chart(tmp_path / "out/helm-charts/planted", {"existingSecret": "made-elsewhere"}, "planted")
     deployments = [d.obj for d in docs if d.obj["kind"] == "Deployment" and d.obj["metadata"]["name"] == "planted"]
     refs = [e["secretRef"]["name"] for c in deployments[0]["spec"]["template"]["spec"]["containers"]

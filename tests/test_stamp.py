@@ -8,8 +8,8 @@ import sys
 
 import yaml
 
-from compose2helm.drift import _files
-from compose2helm.stamp import stamp, state
+from compose2helm.pipeline.output import generated_files as _files
+from compose2helm.util.stamp import stamp, state
 
 from conftest import REPO
 

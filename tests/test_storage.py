@@ -5,8 +5,8 @@ import os
 
 import yaml
 
-from compose2helm.convert import convert
-from compose2helm.podpolicy import check_objects
+from compose2helm.pipeline.convert import convert
+from compose2helm.verify.podpolicy import check_objects
 
 COMPOSE = """\
 services:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose2helm.convert import convert
+from compose2helm.pipeline.convert import convert
 
 from conftest import FIXTURES
 

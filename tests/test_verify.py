@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose2helm.convert import convert, prepare
-from compose2helm.verify import load_manifests, verify, verify_objects
+from compose2helm.pipeline.convert import convert
+
+from compose2helm.plan.prepare import prepare
+from compose2helm.pipeline.verify import verify
+from compose2helm.verify.check import load_manifests, verify_objects
 
 from conftest import CORPUS, FIXTURES, needs_shared
 

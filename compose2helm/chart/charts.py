@@ -1,0 +1,298 @@
+"""Chart files from the plan: one common chart per component, one umbrella chart per example.
+
+Everything here returns {relative path: text}; writing to disk is output.py's job. Common
+charts depend only on their mapping rule (so every example shares them byte for byte);
+what differs between examples and platforms lives in the umbrella's overlay values.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+from .. import __version__
+from .docs import table
+from .schema import CONVERSION_KEYS, dumps, schema
+from .values import BOOLEAN, Val, comment, component_val, global_val, values_yaml, workload_values
+from ..plan.plan import ExamplePlan, Instance
+from ..plan.rules import Rule
+from ..yamlout import dump, key as yaml_key
+
+# SemVer, as `helm lint` and `ct lint` want; OPEA's main branch uses "0-latest" (pass it as
+# chart_version: helm lint then warns that it is not SemVer).
+CHART_VERSION = __version__
+RELEASE_DNS_DOC = "<release>-<chart>"
+SOURCES = ("https://github.com/opea-project/GenAIInfra", "https://github.com/opea-project/GenAIExamples")
+# The apiVersion and kind of each object the chart templates make (their schemas are loaded
+# while the first overlay renders).
+RENDERED_KINDS = (("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("v1", "PersistentVolumeClaim"),
+                  ("v1", "Pod"), ("apps/v1", "Deployment"), ("apps/v1", "DaemonSet"))
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(
+            lambda name: resources.files("compose2helm.chart.templates").joinpath(name).read_text("utf-8")),
+        variable_start_string="[[", variable_end_string="]]",
+        block_start_string="[%", block_end_string="%]",
+        comment_start_string="[#", comment_end_string="#]",
+        keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined)
+    env.filters["shell"] = lambda v: shlex.quote(str(v))
+    env.filters["yaml"] = lambda v: yaml_key(str(v))    # a plain scalar unless YAML would misread it
+    env.globals["sources"] = SOURCES
+    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}
+    return env
+
+
+_ENV = _env()
+
+
+def _render(template: str, **ctx: Any) -> str:
+    text = _ENV.get_template(template).render(**ctx)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _workload_templates(name: str, fullname_expr: str, fullname_doc: str, gated: bool = False) -> dict[str, str]:
+    ctx = {"name": name, "fullname_expr": fullname_expr, "fullname_doc": fullname_doc}
+    files = {
+        "templates/_helpers.tpl": _render("helpers.tpl.j2", **ctx),
+        "templates/configmap.yaml": _render("configmap.yaml.j2", **ctx),
+        "templates/secret.yaml": _render("secret.yaml.j2", **ctx),
+        "templates/deployment.yaml": _render("deployment.yaml.j2", **ctx),
+        "templates/service.yaml": _render("service.yaml.j2", **ctx),
+        "templates/storage.yaml": _render("storage.yaml.j2", **ctx),
+        "templates/tests/test-pod.yaml": _render("test-pod.yaml.j2", **ctx),
+    }
+    if gated:   # the umbrella's own workload runs only where an overlay has a megaservice
+        for rel, text in files.items():
+            if not rel.endswith(".tpl"):
+                files[rel] = "{{- if .Values.enabled }}\n" + text + "{{- end }}\n"
+    return files
+
+
+def _values_context(rule: Rule, name: str) -> dict[str, Any]:
+    from ..plan.probes import chart_probes
+    ports = [{"name": str(p["name"]), "port": int(p["port"]), "targetPort": int(p["port"])} for p in rule.ports]
+    probes = chart_probes(rule)
+    return {
+        "name": name,
+        "description": rule.description or f"The {name} component.",
+        "rule_file": rule.file,
+        "image": {"repository": rule.image.get("repository", ""), "tag": str(rule.image.get("tag", ""))},
+        "named": list(rule.values),
+        "args": list(rule.default_args),
+        "env": dict(rule.default_env),
+        "secret_env": dict(rule.default_secret_env),
+        "model_path": rule.model_path,
+        "read_only_root": rule.read_only_root,
+        "writable": list(rule.writable),
+        "ports": ports,
+        "readiness": probes[0] if probes else None,
+        "startup": probes[1] if probes else None,
+    }
+
+
+def _workload_vals(ctx: dict[str, Any]) -> list[Val]:
+    return workload_values(image=ctx["image"], named=ctx["named"], args=ctx["args"], ports=ctx["ports"],
+                           readiness=ctx["readiness"], startup=ctx["startup"], env=ctx["env"],
+                           secret_env=ctx["secret_env"], model_path=ctx["model_path"],
+                           read_only_root=ctx["read_only_root"], writable=ctx["writable"])
+
+
+def _keywords(*words: str) -> list[str]:
+    return list(dict.fromkeys(w for w in words if w))
+
+
+def _check_path(ctx: dict[str, Any]) -> str:
+    get = (ctx["readiness"] or {}).get("httpGet") or {}
+    return str(get.get("path", "/")) if get else ""
+
+
+_COMMON: dict[tuple, dict[str, str]] = {}
+
+
+def common_chart(rule: Rule, chart_version: str = CHART_VERSION, nested: bool = False) -> dict[str, str]:
+    """helm-charts/common/<component>/ for a rule; nested: with the engines of `rule.nests` as
+    dependencies (the RFC's layout), the first one enabled by default.
+
+    A common chart depends on its rule alone, so it is built once per process per rule."""
+    key = (repr(rule), chart_version, nested)
+    if key not in _COMMON:
+        _COMMON[key] = _common_chart(rule, chart_version, nested)
+    return dict(_COMMON[key])
+
+
+def _common_chart(rule: Rule, chart_version: str, nested: bool) -> dict[str, str]:
+    name = rule.component
+    ctx = _values_context(rule, name)
+    vals = _workload_vals(ctx)
+    deps = [{"name": n, "version": chart_version, "repository": f"file://../{n}", "alias": "",
+             "condition": f"{n}.enabled"} for n in rule.nests] if nested else []
+    for i, n in enumerate(deps):
+        vals.insert(len(vals) - 1, Val(n["name"], doc=f"The {n['name']} chart (../{n['name']}), which this one "
+                                       "talks to; its values go under this key.", open=True,
+                                       children=(Val("enabled", i == 0, f"Run {n['name']} with this chart.",
+                                                     BOOLEAN),)))
+    source = "a compose service no mapping rule knows" if rule.generic else f"mapping rule {rule.file}"
+    header = comment(f"Default values for {name}. {ctx['description']}") + comment(
+        f"Generated by compose2helm from {source}; examples set their own values in the umbrella chart's "
+        "platform overlays. values.schema.json checks them; README.md documents them.")
+    files = {
+        "Chart.yaml": _render("Chart.yaml.j2", name=name, description=ctx["description"],
+                              version=chart_version, app_version=str(rule.image.get("tag") or "latest"),
+                              keywords=_keywords("opea", *rule.keywords, name), dependencies=deps),
+        "values.yaml": values_yaml(header, vals),
+        "values.schema.json": dumps(schema(vals, title=f"Values of the {name} chart", extra=CONVERSION_KEYS)),
+        "README.md": _render("README.md.j2", name=name, description=ctx["description"], rule_file=rule.file,
+                             generic=rule.generic, named=ctx["named"], ports=ctx["ports"],
+                             check_path=_check_path(ctx), table=table(vals)),
+        ".helmignore": _render("helmignore.j2"),
+    }
+    fullname = ('{{- if .Values.fullnameOverride }}{{ .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}'
+                '{{- else }}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}{{- end }}')
+    files.update(_workload_templates(name, fullname, "<release>-<chart or alias>"))
+    files["templates/NOTES.txt"] = _render("NOTES.txt.j2", name=name)
+    return files
+
+
+@dataclass(frozen=True)
+class Dependency:
+    name: str          # common chart
+    alias: str         # "" when the instance uses the chart's own name
+
+    @property
+    def key(self) -> str:
+        return self.alias or self.name
+
+    def as_dict(self, version: str = CHART_VERSION) -> dict[str, str]:
+        return {"name": self.name, "version": version, "repository": f"file://../common/{self.name}",
+                "alias": self.alias, "condition": f"{self.key}.enabled"}
+
+
+def dependencies_of(plan: ExamplePlan, nested: dict[str, list[Instance]] | None = None) -> list[Dependency]:
+    inner = {c.service for children in (nested or {}).values() for c in children}
+    return [Dependency(i.component, "" if i.name == i.component else i.name) for i in plan.components()
+            if i.service not in inner]
+
+
+def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule | None,
+                   overlays: dict[str, str], chart_version: str = CHART_VERSION) -> dict[str, str]:
+    """helm-charts/<example>/: Chart.yaml, neutral values.yaml, the megaservice templates, overlays.
+
+    deps is every dependency any overlay of the example uses (sorted by values key);
+    overlays maps overlay file name -> the compose file it came from.
+    """
+    name = plan.chart
+    deps = sorted(set(deps), key=lambda d: d.key)
+    description = (f"The {plan.example} example: its megaservice and the components it runs."
+                   if megaservice is not None else f"The {plan.example} example: the components it runs.")
+    header = comment(f"Default values for {name}. {description}")
+    header += comment("Generated by compose2helm; the platform overlays beside this file set the values of "
+                      "each platform. values.schema.json checks them; README.md documents them.")
+    if overlays:
+        header += ["#", f"# Install with a platform overlay, e.g. helm install {name} . -f {sorted(overlays)[0]}"]
+        header += [f"#   {file_name}: from {source}" for file_name, source in sorted(overlays.items())]
+    vals: list[Val] = []
+    files = {
+        "Chart.yaml": _render("Chart.yaml.j2", name=name, description=description, version=chart_version,
+                              app_version=_app_version(plan), keywords=["opea", "genai", name],
+                              dependencies=[d.as_dict(chart_version) for d in deps]),
+        ".helmignore": _render("helmignore.j2"),
+    }
+    mega_port = 0
+    if megaservice is not None:
+        ctx = _values_context(megaservice, name)
+        ctx["image"] = {"repository": _mega_repository(plan), "tag": ""}
+        mega_port = ctx["ports"][0]["port"] if ctx["ports"] else 0
+        vals.append(Val("enabled", True, "Run the megaservice (this chart's own templates); overlays without one "
+                                         "turn it off.", BOOLEAN))
+        vals += [v for v in _workload_vals(ctx) if v.key != "global"]
+        files.update(_workload_templates(name, "{{- .Release.Name | trunc 63 | trimSuffix \"-\" }}", "<release>",
+                                         gated=True))
+    vals += [component_val(d.key, d.name) for d in deps]
+    vals.append(global_val())
+    files["values.yaml"] = values_yaml(header, vals)
+    files["values.schema.json"] = dumps(schema(vals, title=f"Values of the {name} chart",
+                                               named=megaservice is not None))
+    entries = _entry_points(plan, deps, megaservice is not None, mega_port)
+    first_overlay = sorted(overlays)[0] if overlays else "<platform>-values.yaml"
+    files["templates/NOTES.txt"] = _render(
+        "umbrella-NOTES.txt.j2", name=name, example=plan.example, entries=entries, overlay=first_overlay,
+        entry_names=", ".join(e["short"] for e in entries))
+    files["README.md"] = _render(
+        "umbrella-README.md.j2", name=name, example=plan.example, description=description,
+        megaservice=megaservice is not None, overlays=sorted(overlays.items()), overlay=first_overlay,
+        entries=entries, deps=deps, model_example=_model_example(deps), table=table(vals))
+    return files
+
+
+def _entry_points(plan: ExamplePlan, deps: list[Dependency], has_megaservice: bool,
+                  mega_port: int) -> list[dict[str, Any]]:
+    """Where users reach the example, in order of preference: nginx, the UI, the megaservice."""
+    out = []
+    for chart, what in (("nginx", "the nginx gateway to the UI and the API"), ("ui", "the web UI")):
+        for d in deps:
+            if d.name == chart:
+                values = f'(index .Values "{d.key}" | default dict)'
+                out.append({
+                    "enabled": f"{values}.enabled",
+                    "service": f'printf "%s-%s" .Release.Name "{d.key}" | trunc 63 | trimSuffix "-"',
+                    "ports": f'dig "service" "ports" list {values}',
+                    "what": what, "short": d.key, "suffix": f"-{d.key}", "path": "/", "port": 0,
+                })
+    if has_megaservice:
+        out.append({
+            "enabled": ".Values.enabled",
+            "service": '.Release.Name | trunc 63 | trimSuffix "-"',
+            "ports": ".Values.service.ports",
+            "what": "the megaservice API", "short": "megaservice", "suffix": "", "path": f"/v1/{plan.chart}",
+            "port": mega_port,
+        })
+    return out
+
+
+def _model_example(deps: list[Dependency]) -> str:
+    engine = next((d.key for d in deps if d.name in ("tgi", "vllm")), "<component>")
+    return f"{engine}.LLM_MODEL_ID=<model id>"
+
+
+def _mega_repository(plan: ExamplePlan) -> str:
+    mega = plan.megaservice()
+    return mega.values["image"]["repository"] if mega else f"opea/{plan.chart}"
+
+
+def _app_version(plan: ExamplePlan) -> str:
+    mega = plan.megaservice()
+    return str(mega.values["image"].get("tag", "latest")) if mega else "latest"
+
+
+def overlay(plan: ExamplePlan, has_megaservice: bool, nested: dict[str, list[Instance]] | None = None) -> str:
+    """<platform>[-<variant>]-values.yaml: everything the compose file says, as values."""
+    lines = [
+        f"# {plan.example} on {plan.overlay_name}: values converted from {', '.join(plan.sources)}.",
+        "# Generated by compose2helm; regenerate rather than edit.",
+        "",
+    ]
+    body: dict[str, Any] = {}
+    mega = plan.megaservice()
+    if mega is not None:
+        body["enabled"] = True
+        body.update(mega.values)
+    elif has_megaservice:
+        body["enabled"] = False
+    nested = nested or {}
+    inner = {c.service for children in nested.values() for c in children}
+    for inst in plan.components():
+        if inst.service in inner:
+            continue
+        values = dict(inst.values)
+        if inst.name in nested:
+            present = {c.component: c for c in nested[inst.name]}
+            for engine in inst.rule.nests:    # the engines this chart may carry: on or off
+                values[engine] = dict(present[engine].values) if engine in present else {"enabled": False}
+        body[inst.name] = values
+    return "\n".join(lines) + dump(body)
+

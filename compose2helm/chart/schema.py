@@ -1,0 +1,89 @@
+"""values.schema.json of a generated chart, from the same Val tree as its values.yaml.
+
+Helm validates the merged values against it at install, upgrade, template and lint time (and
+each enabled subchart's values against the subchart's schema), so a typo'd key or a value
+of the wrong type fails the render with the key's path instead of being silently ignored.
+
+- The chart's own objects (image, service, service.ports items, extraVolumes items) are
+  closed: `additionalProperties: false`.
+- The top level is closed but for named values: the conversion turns every compose variable
+  a service uses into a top-level value of its own name (NUM_CARDS, LOGFLAG, but also host_ip
+  or any identifier a compose file uses), so a key the chart does not declare must be an
+  identifier (NAMED_PATTERN, through `propertyNames`) holding a scalar
+  (`additionalProperties`). `patternProperties` cannot say this: it also applies to the
+  declared keys (image, service, ...), which are objects. A typo'd key is still rejected when
+  its value is an object or a list (`imagee: {...}`, `servise.type`), when it is not an
+  identifier (`replica-count`), or inside a known object (`image.tagg`); a scalar typo at the
+  top level (`replicaCont: 2`) reads as a named value and passes.
+- Kubernetes objects (resources, securityContext, probes, affinity, ...) are only typed: the
+  API server checks their content.
+- `global` lists the known globals and takes others: an umbrella's globals reach every
+  subchart.
+- An umbrella lists each dependency's key as an open object; the subchart's schema checks it.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .values import BOOLEAN, SCALAR, Val
+
+DRAFT = "https://json-schema.org/draft-07/schema#"
+
+# Names of named values: compose variable names. Mostly upper case (LLM_MODEL_ID, LOGFLAG), but
+# compose files also use host_ip, vLLM_LLM_ENDPOINT, DocSum_COMPONENT_NAME, and any identifier
+# is legal: a narrower pattern would make the conversion reject its own output.
+NAMED_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+
+# Keys the conversion (and Helm) may set on every workload chart without their being in its
+# values.yaml: `enabled` is the umbrella's condition for the subchart.
+CONVERSION_KEYS = {
+    "enabled": {**BOOLEAN, "description": "Whether an umbrella chart runs this chart (its dependency condition)."},
+}
+
+
+def _node(v: Val) -> dict[str, Any]:
+    if v.children:
+        node: dict[str, Any] = {
+            "type": "object",
+            "properties": {c.key: _node(c) for c in v.children},
+        }
+        if not v.open:
+            node["additionalProperties"] = False
+    else:
+        node = dict(v.schema or {})
+    if v.doc:
+        node["description"] = v.doc
+    return node
+
+
+def schema(vals: list[Val], *, title: str, named: bool = True, extra: dict[str, Any] | None = None) -> dict:
+    """The schema of a chart whose values.yaml is `vals`.
+
+    named: accept top-level named values (compose variables: identifiers holding scalars).
+    extra: more top-level properties (keys that are valid without a default).
+    """
+    properties = {v.key: _node(v) for v in vals}
+    for key, node in (extra or {}).items():
+        properties.setdefault(key, node)
+    out: dict[str, Any] = {
+        "$schema": DRAFT,
+        "title": title,
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if named:
+        out["additionalProperties"] = {**SCALAR, "description": "A named value: a compose variable the chart's "
+                                                               "env, command or args use."}
+        names: dict[str, Any] = {"pattern": NAMED_PATTERN}
+        others = sorted(k for k in properties if not re.match(NAMED_PATTERN, k))
+        out["propertyNames"] = {"anyOf": [{"enum": others}, names]} if others else names
+    return out
+
+
+def dumps(data: dict) -> str:
+    """Byte-stable JSON: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+

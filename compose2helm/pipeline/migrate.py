@@ -1,0 +1,249 @@
+"""`compose2helm migrate`: convert a whole GenAIExamples tree, never stopping at the first failure.
+
+Every compose file ends as verified, unverified (converted with unexplained differences or
+lint/schema errors), rejected (bad input, with its one-line reason) or skipped (not a
+deployment: build files). Overlays convert together with their base as `-f base -f overlay`.
+Files of one example convert in one worker, in a fixed order, because they share the umbrella
+chart; examples run in parallel with --jobs.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import InputError, VerificationError
+from ..compose.layout import overlay_base, place, variant_of
+
+_DEPLOYMENT = re.compile(r"^compose[\w.-]*\.ya?ml$")
+
+
+@dataclass
+class Job:
+    files: list[Path]          # base first, then overlays
+    example: str
+    variant: str | None        # explicit for overlays (base variant + overlay tag)
+
+
+@dataclass
+class Outcome:
+    file: str                  # the file that names the job (the overlay for overlay jobs)
+    status: str                # verified | unverified | rejected | skipped
+    reason: str = ""
+    example: str = ""
+    overlay: str = ""
+    services: int = 0
+    generic: int = 0
+    charts: list[str] = field(default_factory=list)
+    explained: int = 0
+    unexplained: int = 0
+    unexplained_detail: list[str] = field(default_factory=list)
+    manifest: str = ""         # rendered manifest, relative to the output root
+    gmc: str = ""              # GMConnector, relative to the output root
+    example_dir: str = ""      # the example's folder, relative to the migrated tree
+    chart: str = ""
+    platform: str = ""
+    variant: str = ""
+    timings: dict[str, float] = field(default_factory=dict)   # seconds per conversion stage
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class MigrateReport:
+    root: str
+    outcomes: list[Outcome]
+    into_examples: list[str] = field(default_factory=list)   # files written into the migrated tree
+    would_change: list[str] | None = None                     # --dry-run: files that would be written
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status in ("verified", "skipped") for o in self.outcomes)
+
+    def summary(self) -> dict[str, Any]:
+        done = [o for o in self.outcomes if o.status in ("verified", "unverified")]
+        return {
+            "files": len(self.outcomes),
+            "verified": self.count("verified"),
+            "unverified": self.count("unverified"),
+            "rejected": self.count("rejected"),
+            "skipped": self.count("skipped"),
+            "services": sum(o.services for o in done),
+            "generic": sum(o.generic for o in done),
+            "charts": len({c for o in done for c in o.charts}),
+            "explained": sum(o.explained for o in done),
+            "unexplained": sum(o.unexplained for o in done),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "root": self.root, "summary": self.summary(),
+                "files": [o.as_dict() for o in self.outcomes], "into_examples": self.into_examples,
+                "would_change": self.would_change}
+
+
+def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
+    """Jobs for every deployment compose file under root; outcomes for files that are not."""
+    root = Path(root)
+    jobs: list[Job] = []
+    skipped: list[Outcome] = []
+    for path in sorted(root.rglob("*.y*ml")):
+        if not path.is_file() or "compose" not in path.name:
+            continue
+        rel = str(path.relative_to(root))
+        parts = path.relative_to(root).parts
+        if ".git" in parts or "helm-charts" in parts or "manifests" in parts:
+            continue
+        if not _DEPLOYMENT.match(path.name):
+            skipped.append(Outcome(rel, "skipped", "not a deployment file (e.g. an image build file)"))
+            continue
+        if not ("docker" in parts[:-1] or "docker_compose" in parts[:-1]):
+            skipped.append(Outcome(rel, "skipped", "not in a <Example>/docker or docker_compose layout"))
+            continue
+        try:
+            example = place(path).example
+        except InputError as exc:
+            skipped.append(Outcome(rel, "skipped", str(exc)))
+            continue
+        over = overlay_base(path)
+        if over is None:
+            jobs.append(Job([path], example, None))
+            continue
+        base, tag = over
+        if not base.is_file():
+            skipped.append(Outcome(rel, "rejected", f"overlay without its base file {base.name}"))
+            continue
+        jobs.append(Job([base, path], example, "-".join(v for v in (variant_of(base.name), tag) if v)))
+    return jobs, skipped
+
+
+def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]) -> list[Outcome]:
+    """The files of one example, converted together: they share its umbrella chart."""
+    from .convert import Source, convert_many
+
+    try:
+        results = convert_many([Source(tuple(job.files), job.variant) for job in jobs], out, **options)
+    except Exception as exc:  # noqa: BLE001 - one example's failure must not stop the tree
+        results = [exc] * len(jobs)
+    return [_outcome(job, result, root) for job, result in zip(jobs, results)]
+
+
+def _outcome(job: Job, result: Any, root: Path) -> Outcome:
+    rel = str(job.files[-1].relative_to(root))
+    if isinstance(result, InputError):
+        return Outcome(rel, "rejected", str(result), job.example)
+    if isinstance(result, VerificationError):
+        message = " ".join(str(result).split())
+        return Outcome(rel, "unverified", message, job.example, unexplained=1, unexplained_detail=[message])
+    if isinstance(result, Exception):
+        return Outcome(rel, "rejected", f"internal error ({type(result).__name__}): {' '.join(str(result).split())}",
+                       job.example)
+    v = result.verification
+    unexplained = [f"{s.service}: {d.field}" for s in v.services for d in s.unexplained] if v else []
+    errors = result.lint_errors + ([f"{p['object']}: {p['message']}" for p in v.schema
+                                    if p["severity"] == "error"] if v else [])
+    placement = result.placement
+    reason = "; ".join((unexplained + errors)[:5])
+    if result.replaced_by:
+        later = Path(result.replaced_by)
+        later_rel = later.relative_to(root) if later.is_relative_to(root) else later
+        reason = "; ".join(filter(None, [f"its overlay and manifest were replaced by those of {later_rel}, "
+                                         "which converts to the same example, platform and variant", reason]))
+    return Outcome(
+        rel, "verified" if result.ok else "unverified", reason,
+        result.plan.example, result.plan.overlay_name, len(result.plan.instances), len(result.plan.generic),
+        sorted({i.component for i in result.plan.components()}),
+        sum(len(s.explained) for s in v.services) if v else 0, len(unexplained) + len(errors),
+        unexplained + errors, result.manifest, result.gmc[0] if result.gmc else "",
+        str(placement.example_dir.relative_to(root.resolve())) if placement.example_dir else "",
+        result.plan.chart, result.plan.platform, result.plan.variant, result.timings)
+
+
+def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome], None] | None = None,
+            into_examples: bool = False, dry_run: bool = False, **options: Any) -> MigrateReport:
+    root, out = Path(root), Path(out)
+    if dry_run:
+        return _dry_run(root, out, jobs=jobs, progress=progress, **options)
+    if into_examples:
+        options["gmc"] = True
+    if not root.is_dir():
+        raise InputError("not a directory", file=root)
+    found, outcomes = discover(root)
+    by_example: dict[str, list[Job]] = {}
+    for job in found:
+        by_example.setdefault(job.example, []).append(job)
+    for o in outcomes:
+        if progress:
+            progress(o)
+    groups = [by_example[k] for k in sorted(by_example)]
+    workers = min(jobs, len(groups), os.cpu_count() or 1)
+    if workers <= 1:
+        for group in groups:
+            for outcome in _run_example(group, root, out, options):
+                outcomes.append(outcome)
+                if progress:
+                    progress(outcome)
+    else:
+        # The example with the most files (its files convert one after the other) runs in this
+        # process, the others in workers - 1 more, largest first.
+        order = sorted(range(len(groups)), key=lambda i: -len(groups[i]))
+        # spawn, not fork: the embedded Helm engine is a Go runtime, which does not survive fork.
+        # The submits start every worker, before this process loads the engine for its own example.
+        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {i: pool.submit(_run_example, groups[i], root, out, options) for i in order[1:]}
+            results = {order[0]: _run_example(groups[order[0]], root, out, options)}
+            for i in range(len(groups)):
+                for outcome in results[i] if i in results else futures[i].result():
+                    outcomes.append(outcome)
+                    if progress:
+                        progress(outcome)
+    outcomes.sort(key=lambda o: o.file)
+    report = MigrateReport(str(root), outcomes)
+    if into_examples:
+        report.into_examples = write_into_examples(report, root, out, force=options.get("force", False))
+    return report
+
+
+def _dry_run(root: Path, out: Path, **kwargs: Any) -> MigrateReport:
+    """Migrate into a scratch copy of the output's charts; report what would change in out."""
+    import shutil
+
+    from ..util.scratch import scratch_dir
+    from .output import generated_files
+
+    with scratch_dir("c2h-dry-run-") as tmp:
+        if (out / "helm-charts").is_dir():
+            shutil.copytree(out / "helm-charts", Path(tmp) / "helm-charts",
+                            ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+        report = migrate(root, Path(tmp), **kwargs)
+        fresh, current = generated_files(Path(tmp)), generated_files(out)
+        report.would_change = sorted(rel for rel, p in fresh.items()
+                                     if rel not in current or current[rel].read_bytes() != p.read_bytes())
+    return report
+
+
+def write_into_examples(report: MigrateReport, root: Path, out: Path, *, force: bool = False) -> list[str]:
+    """The RFC's last step: each example gets its Kubernetes files, where GenAIExamples keeps
+    them: <Ex>/kubernetes/manifests/<platform>/<ex>[-<variant>].yaml and the GMConnector as
+    <Ex>/kubernetes/<ex>[_<variant>]_<platform>.yaml. Nothing else in the tree is touched."""
+    from .output import Staging
+
+    with Staging(root, force=force) as stage:
+        for o in report.outcomes:
+            if o.status not in ("verified", "unverified") or not o.example_dir:
+                continue
+            base = f"{o.example_dir}/kubernetes"
+            suffix = f"-{o.variant}" if o.variant else ""
+            stage.write(f"{base}/manifests/{o.platform}/{o.chart}{suffix}.yaml",
+                        (out / o.manifest).read_text(encoding="utf-8"))
+            if o.gmc:
+                variant = f"_{o.variant.replace('-', '_')}" if o.variant else ""
+                stage.write(f"{base}/{o.chart}{variant}_{o.platform}.yaml", (out / o.gmc).read_text(encoding="utf-8"))
+        return stage.commit()
