@@ -26,7 +26,7 @@ def by_kind(objs: list[dict], kind: str) -> dict[str, dict]:
 
 def plan_of(tmp_path: Path, text: str, env: str | None = None, platform: str = "xeon"):
     """The conversion plan of a one-file compose project (with an optional set_env.env)."""
-    from compose2helm.compose.loader import load_project
+    from compose2helm.compose.load import load_project
     from compose2helm.plan.planner import plan_project
     from compose2helm.plan.rules import load_rules
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from compose2helm.errors import InputError
-from compose2helm.compose.loader import load_project
+from compose2helm.compose.load import load_project
 from compose2helm.compose.model import Port
 
 SRC = "Ex/docker/xeon/compose.yaml"

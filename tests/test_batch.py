@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from compose2helm.helm import render
+from compose2helm.helm.documents import manifest_text
 from compose2helm.pipeline.convert import Source, convert, convert_many
 from compose2helm.errors import InputError, VerificationError
 from compose2helm.pipeline.migrate import migrate
@@ -45,7 +46,7 @@ def _write(root: Path, platform: str, text: str) -> Path:
 
 def _rendered_again(out: Path, chart: str, overlay: str) -> str:
     values = yaml.safe_load((out / "helm-charts" / chart / f"{overlay}-values.yaml").read_text(encoding="utf-8"))
-    return render.manifest_text(render.render_chart(out / "helm-charts" / chart, values, chart))
+    return manifest_text(render.render_chart(out / "helm-charts" / chart, values, chart))
 
 
 def test_every_manifest_is_what_its_overlay_gives_with_the_final_umbrella(tmp_path):

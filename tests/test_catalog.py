@@ -198,7 +198,7 @@ def _plan(tmp_path: Path, text: str, env: str | None = None):
 
 def _limits(plan, service):
     inst = next(i for i in plan.instances if i.service == service)
-    return (inst.values.get("resources") or {}).get("limits") or {}
+    return inst.values.resources.get("limits") or {}
 
 
 def test_accelerator_profiles(tmp_path):
@@ -271,11 +271,11 @@ def test_audio_and_vector_store_hosts_resolve(tmp_path):
         SPEECHT5_SERVER_HOST_IP=${host_ip}
         GPT_SOVITS_SERVER_HOST_IP=${host_ip}
     """)
-    backend = next(i for i in plan.instances if i.service == "backend").values["env"]
+    backend = next(i for i in plan.instances if i.service == "backend").values.env
     assert backend["WHISPER_SERVER_HOST_IP"] == "{{ .Release.Name }}-whisper"
     assert backend["SPEECHT5_SERVER_HOST_IP"] == "{{ .Release.Name }}-speecht5"
     assert backend["GPT_SOVITS_SERVER_HOST_IP"] == "{{ .Release.Name }}-gpt-sovits"
-    retriever = next(i for i in plan.instances if i.service == "retriever").values["env"]
+    retriever = next(i for i in plan.instances if i.service == "retriever").values.env
     assert retriever["MILVUS_HOST"] == "{{ .Release.Name }}-milvus"
     assert not [f for f in plan.findings if f.action == "unresolved"]
 
@@ -300,7 +300,7 @@ def test_old_layout_audio_endpoints_resolve_without_an_env_file(tmp_path):
             environment:
               TTS_ENDPOINT: ${TTS_ENDPOINT}
     """)
-    env = {i.service: i.values.get("env", {}) for i in plan.instances}
+    env = {i.service: i.values.env for i in plan.instances}
     assert env["asr"]["ASR_ENDPOINT"] == "http://{{ .Release.Name }}-whisper:7066"
     assert env["tts"]["TTS_ENDPOINT"] == "http://{{ .Release.Name }}-speecht5:7055"
 
@@ -348,7 +348,7 @@ def test_corpus_every_family_has_a_rule_and_every_accelerator_its_device():
             wanted = _accelerator_wanted(service)
             if wanted:
                 accelerated += 1
-                limits = (inst.values.get("resources") or {}).get("limits") or {}
+                limits = inst.values.resources.get("limits") or {}
                 if not limits.get(wanted):
                     missing.append((where, inst.service, wanted, limits))
             if not inst.rule.generic and inst.rule.kind == "component":

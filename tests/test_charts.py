@@ -15,7 +15,9 @@ from compose2helm.chart.schema import dumps
 from compose2helm.chart.charts import CHART_VERSION, Dependency, common_chart, umbrella_chart
 from compose2helm.pipeline.convert import convert
 from compose2helm.errors import InputError
-from compose2helm.helm.render import is_test_hook, lint_chart, render_chart
+from compose2helm.helm.documents import is_test_hook
+from compose2helm.helm.lint import lint_chart
+from compose2helm.helm.render import render_chart
 from compose2helm.plan.rules import load_rules
 
 from conftest import CORPUS, FIXTURES, needs_shared, convert_example
@@ -222,7 +224,7 @@ def test_helm_test_pod_for_every_component(out, overlay, platform):
         pod = pods[f"{name}-testpod"]
         assert pod["kind"] == "Pod" and pod["spec"]["restartPolicy"] == "Never"
         command = pod["spec"]["containers"][0]["command"][-1]
-        probe = inst.values.get("readinessProbe") or {}
+        probe = inst.values.as_dict().get("readinessProbe") or {}
         port = services[name]["spec"]["ports"][0]["port"]
         if "httpGet" in probe:
             assert command == f"wget -q -T 10 -O /dev/null http://{name}:{probe['httpGet']['port']}" \

@@ -9,7 +9,7 @@ import yaml
 
 from compose2helm.pipeline.convert import convert
 from compose2helm.compose.layout import discover_env_files, place
-from compose2helm.compose.loader import load_project
+from compose2helm.compose.load import load_project
 from compose2helm.helm.render import render_chart
 from compose2helm.plan.rules import load_rules
 
@@ -199,7 +199,7 @@ def test_overrides_change_exactly_token_and_model(path, converted):
 
 
 def engine_value(result, engine):
-    return engine.values["LLM_MODEL_ID"]
+    return engine.values.named("LLM_MODEL_ID")
 
 
 def test_output_is_byte_identical_on_rerun(tmp_path):

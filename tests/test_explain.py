@@ -15,7 +15,9 @@ import yaml
 from conftest import CORPUS, FIXTURES, needs_shared
 
 from compose2helm.errors import InputError
-from compose2helm.pipeline.explain import NOT_CARRIED, explain_files, explain_plan, explain_tree, summary
+from compose2helm.pipeline.explain import explain_files, explain_tree, summary
+from compose2helm.plan.explanation import NOT_CARRIED, explain_plan
+from compose2helm.plan.plan import ServiceValues
 from compose2helm.plan.findings import POLICY_NO_MEANING, POLICY_PROXY, POLICY_SECRET, POLICY_UNKNOWN
 from compose2helm.plan.rules import image_repository, load_rules
 
@@ -119,8 +121,10 @@ def test_carried_only_when_the_values_show_it(tmp_path):
     """A table entry is checked against the values: an env var missing from them is reported."""
     p = _prepared(write(tmp_path))
     inst = next(i for i in p.plan.instances if i.service == "tgi-service")
-    del inst.values["env"]["PLAIN"]
-    del inst.values["workingDir"]
+    tree = inst.values.as_dict()
+    tree["env"] = {k: v for k, v in tree["env"].items() if k != "PLAIN"}
+    del tree["workingDir"]
+    inst.values = ServiceValues(tree)
     reports = {s.service: {k.key: k for k in s.keys} for s in explain_plan(p.plan, p.project, p.rules.policy)}
     keys = reports["tgi-service"]
     plain = next(e for e in keys["environment"].entries if e.key == "environment.PLAIN")

@@ -6,7 +6,7 @@ import pytest
 
 from compose2helm.errors import InputError
 from compose2helm.compose.interpolate import parse, resolve
-from compose2helm.compose.loader import load_project
+from compose2helm.compose.load import load_project
 from compose2helm.compose.model import DeviceRequest, Port, Template, Volume
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

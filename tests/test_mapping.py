@@ -36,10 +36,10 @@ def test_published_host_port_becomes_service_dns_and_container_port(tmp_path):
         TEI_EMBEDDING_ENDPOINT=http://${host_ip}:6006
         EMBEDDING_MODEL_ID=BAAI/bge-base-en-v1.5
     """)
-    env = inst(plan, "embedding").values["env"]
+    env = inst(plan, "embedding").values.env
     assert env["TEI_EMBEDDING_ENDPOINT"] == "http://{{ .Release.Name }}-tei:80"
     assert env["RAW"] == "http://{{ .Release.Name }}-tei:80/embed"
-    tei = inst(plan, "tei").values
+    tei = inst(plan, "tei").values.as_dict()
     assert tei["args"] == ["--model-id", "{{ .Values.EMBEDDING_MODEL_ID }}"]
     assert tei["EMBEDDING_MODEL_ID"] == "BAAI/bge-base-en-v1.5"
 
@@ -58,7 +58,7 @@ def test_service_names_container_names_and_bare_hosts(tmp_path):
               NOTE: use the retriever service
               PATHLIKE: /v1/retriever
     """)
-    env = inst(plan, "retriever").values["env"]
+    env = inst(plan, "retriever").values.env
     assert env["REDIS_URL"] == "redis://{{ .Release.Name }}-redis-vector-db:6379"
     assert env["REDIS_HOST"] == "{{ .Release.Name }}-redis-vector-db"
     assert env["NOTE"] == "use the retriever service"
@@ -80,7 +80,7 @@ def test_bare_host_ip_resolves_through_hints_and_port_follows(tmp_path):
     """)
     mega = inst(plan, "backend")
     assert mega.is_megaservice
-    env = mega.values["env"]
+    env = mega.values.env
     assert env["EMBEDDING_SERVER_HOST_IP"] == "{{ .Release.Name }}-tei"
     assert env["EMBEDDING_SERVER_PORT"] == "80"
     assert env["MEGA_SERVICE_HOST_IP"] == "{{ .Release.Name }}"
@@ -97,7 +97,7 @@ def test_undefined_address_variable_resolves_through_policy(tmp_path):
             environment:
               TGI_LLM_ENDPOINT: ${TGI_LLM_ENDPOINT}
     """)
-    assert inst(plan, "llm").values["env"]["TGI_LLM_ENDPOINT"] == "http://{{ .Release.Name }}-tgi:80"
+    assert inst(plan, "llm").values.env["TGI_LLM_ENDPOINT"] == "http://{{ .Release.Name }}-tgi:80"
 
 
 def test_variables_become_values_with_compose_defaults(tmp_path):
@@ -118,7 +118,7 @@ def test_variables_become_values_with_compose_defaults(tmp_path):
         BATCH=16
         OPENAI_API_KEY=sk-planted-secret
     """)
-    v = inst(plan, "app").values
+    v = inst(plan, "app").values.as_dict()
     assert v["env"]["LOGFLAG"] == "{{ .Values.LOGFLAG }}" and v["LOGFLAG"] == "False"
     assert v["env"]["BATCH"] == "{{ .Values.BATCH }}" and v["BATCH"] == "16"
     assert v["env"]["KEEP"] == "0"
@@ -139,7 +139,7 @@ def test_literal_braces_are_escaped_for_tpl(tmp_path):
             environment:
               TEMPLATE: "{{ user }}"
     """)
-    assert inst(plan, "app").values["env"]["TEMPLATE"] == '{{ "{{" }} user }}'
+    assert inst(plan, "app").values.env["TEMPLATE"] == '{{ "{{" }} user }}'
 
 
 def test_gaudi_runtime_becomes_device_resource_with_count(tmp_path):
@@ -157,7 +157,7 @@ def test_gaudi_runtime_becomes_device_resource_with_count(tmp_path):
               NUM_CARDS: ${NUM_CARDS}
             command: --model ${LLM_MODEL_ID} --tensor-parallel-size ${NUM_CARDS}
     """, env="NUM_CARDS=4\nLLM_MODEL_ID=meta-llama/Llama-3.1-8B\n", platform="gaudi")
-    v = inst(plan, "vllm").values
+    v = inst(plan, "vllm").values.as_dict()
     assert v["resources"] == {"limits": {"habana.ai/gaudi": 4}}
     assert "HABANA_VISIBLE_DEVICES" not in v["env"]
     assert v["env"]["OMPI_MCA_btl_vader_single_copy_mechanism"] == "none"
@@ -181,8 +181,8 @@ def test_num_shard_counts_cards_and_default_is_one(tmp_path):
             environment:
               HABANA_VISIBLE_DEVICES: all
     """, platform="gaudi")
-    assert inst(plan, "tgi").values["resources"]["limits"]["habana.ai/gaudi"] == 2
-    assert inst(plan, "tei").values["resources"]["limits"]["habana.ai/gaudi"] == 1
+    assert inst(plan, "tgi").values.resources["limits"]["habana.ai/gaudi"] == 2
+    assert inst(plan, "tei").values.resources["limits"]["habana.ai/gaudi"] == 1
 
 
 def test_healthchecks_become_probes(tmp_path):
@@ -206,13 +206,13 @@ def test_healthchecks_become_probes(tmp_path):
             healthcheck:
               test: python3 -c 'import x' && echo ok
     """)
-    vllm = inst(plan, "vllm").values
+    vllm = inst(plan, "vllm").values.as_dict()
     assert vllm["readinessProbe"]["httpGet"] == {"path": "/health", "port": 80}
     assert vllm["readinessProbe"]["periodSeconds"] == 10
     assert vllm["readinessProbe"]["failureThreshold"] == 100
     assert vllm["startupProbe"]["initialDelaySeconds"] == 60
-    assert inst(plan, "db").values["readinessProbe"]["exec"] == {"command": ["redis-cli", "ping"]}
-    script = inst(plan, "script").values["readinessProbe"]["exec"]["command"]
+    assert inst(plan, "db").values.as_dict()["readinessProbe"]["exec"] == {"command": ["redis-cli", "ping"]}
+    script = inst(plan, "script").values.as_dict()["readinessProbe"]["exec"]["command"]
     assert script == ["sh", "-c", "python3 -c 'import x' && echo ok"]
 
 
@@ -326,7 +326,7 @@ def test_overlay_files_merge_like_compose(tmp_path):
     """))
     r = convert([base / "compose.yaml", base / "compose.telemetry.yaml"], tmp_path / "out")
     assert r.plan.overlay_name == "xeon"
-    env = r.plan.megaservice().values["env"]
+    env = r.plan.megaservice().values.env
     assert env == {"A": "1", "TELEMETRY_ENDPOINT": "http://{{ .Release.Name }}-all-in-one:4318/v1/traces"}
 
 
@@ -340,7 +340,7 @@ def test_rule_value_inside_a_longer_text_keeps_the_text(tmp_path):
         "    environment:\n      LLM_MODEL_ID: x-${LLM_MODEL_ID}-y\n")
     r = convert([base / "compose.yaml"], tmp_path / "out")
     tgi = next(i for i in r.plan.instances if i.service == "tgi")
-    assert tgi.values["env"]["LLM_MODEL_ID"] == "x-{{ .Values.LLM_MODEL_ID }}-y"
+    assert tgi.values.env["LLM_MODEL_ID"] == "x-{{ .Values.LLM_MODEL_ID }}-y"
     assert r.ok
 
 
@@ -355,7 +355,7 @@ def test_secret_inside_a_default_never_reaches_values(tmp_path):
     (base / "set_env.env").write_text("HF_TOKEN=hf_planted_secret\n")
     r = convert([base / "compose.yaml"], tmp_path / "out")
     assert r.ok
-    assert r.plan.megaservice().values["LLM_MODEL_ID"] == "none"
+    assert r.plan.megaservice().values.named("LLM_MODEL_ID") == "none"
     for f in (tmp_path / "out").rglob("*"):
         if f.is_file():
             assert "hf_planted_secret" not in f.read_text(), f
@@ -368,7 +368,7 @@ def test_default_of_a_secret_variable_used_directly_verifies(tmp_path):
         "services:\n  a:\n    image: opea/chatqna:latest\n    environment:\n      D: ${DB_PASSWORD:-b}\n")
     r = convert([base / "compose.yaml"], tmp_path / "out")
     assert r.ok
-    assert "D" in r.plan.megaservice().values["secretEnv"]
+    assert "D" in r.plan.megaservice().values.secret_env
 
 
 def test_compose_healthcheck_replaces_the_rules_probe_whole(tmp_path):

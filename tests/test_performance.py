@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compose2helm.compose import loader
+from compose2helm.compose import read
 
-from compose2helm.helm import render
+from compose2helm.helm import lint as helm_lint, render
 from compose2helm.errors import InputError
 from compose2helm.pipeline.migrate import migrate
 
@@ -124,15 +124,15 @@ def test_libyaml_reads_compose_files_as_the_python_loader_does(tmp_path, monkeyp
     f = tmp_path / "compose.yaml"
     f.write_text(text, encoding="utf-8")
 
-    def read():
+    def outcome():
         try:
-            return "ok", loader._read_yaml(f)
+            return "ok", read.read_yaml(f)
         except InputError as exc:
             return "error", str(exc)
 
-    fast = read()
-    monkeypatch.setattr(loader, "_CYamlLoader", None)
-    assert fast == read()
+    fast = outcome()
+    monkeypatch.setattr(read, "_CYamlLoader", None)
+    assert fast == outcome()
 
 
 def test_verify_compares_as_deepdiff_does():
@@ -148,7 +148,7 @@ def test_verify_compares_as_deepdiff_does():
 
 def test_migrate_lints_each_umbrella_as_written(migrated):
     """Every file's outcome counts the lint of the umbrella it was converted into."""
-    from compose2helm.helm.render import lint_chart
+    from compose2helm.helm.lint import lint_chart
     for chart in ("chatqna", "codegen"):
         assert [m for m in lint_chart(migrated / "helm-charts" / chart) if m["severity"] == "error"] == []
 
@@ -170,8 +170,8 @@ def test_migrate_reports_umbrella_lint_errors_for_every_file(tmp_path, monkeypat
             linted.append(target.name)
             return [{"severity": "error", "path": "Chart.yaml", "message": "broken"}] if target.name == "ex" else []
 
-    monkeypatch.setattr(render, "_lint_assembled", lint)
-    monkeypatch.setattr(render, "_LINTED", {})
+    monkeypatch.setattr(helm_lint, "_lint_assembled", lint)
+    monkeypatch.setattr(helm_lint, "_LINTED", {})
     report = migrate(tmp_path / "in", tmp_path / "out", jobs=1)
     assert [o.status for o in report.outcomes] == ["unverified", "unverified"]
     assert all("helm-charts/ex: Chart.yaml: broken" in o.unexplained_detail for o in report.outcomes)

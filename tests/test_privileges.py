@@ -175,7 +175,7 @@ def test_global_mode_becomes_a_daemonset_and_profiles_are_off(tmp_path):
     ds = [o for o in objects if o["kind"] == "DaemonSet"]
     assert [o["metadata"]["name"] for o in ds] == ["ex-node-exporter"] and "replicas" not in ds[0]["spec"]
     debug = next(i for i in r.plan.instances if i.service == "debug")
-    assert debug.values["enabled"] is False
+    assert debug.values.enabled is False
     assert not [o for o in objects if o["metadata"]["name"] == f"ex-{debug.name}"]
     on = render_chart(tmp_path / "out/helm-charts/ex", {debug.name: {"enabled": True}}, "ex")
     assert [d.obj["kind"] for d in on if d.obj["metadata"]["name"] == f"ex-{debug.name}"] == ["Deployment"]

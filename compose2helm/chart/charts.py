@@ -261,12 +261,12 @@ def _model_example(deps: list[Dependency]) -> str:
 
 def _mega_repository(plan: ExamplePlan) -> str:
     mega = plan.megaservice()
-    return mega.values["image"]["repository"] if mega else f"opea/{plan.chart}"
+    return mega.values.image.repository if mega else f"opea/{plan.chart}"
 
 
 def _app_version(plan: ExamplePlan) -> str:
     mega = plan.megaservice()
-    return str(mega.values["image"].get("tag", "latest")) if mega else "latest"
+    return mega.values.image.tag if mega else "latest"
 
 
 def overlay(plan: ExamplePlan, has_megaservice: bool, nested: dict[str, list[Instance]] | None = None) -> str:
@@ -280,7 +280,7 @@ def overlay(plan: ExamplePlan, has_megaservice: bool, nested: dict[str, list[Ins
     mega = plan.megaservice()
     if mega is not None:
         body["enabled"] = True
-        body.update(mega.values)
+        body.update(mega.values.as_dict())
     elif has_megaservice:
         body["enabled"] = False
     nested = nested or {}
@@ -288,11 +288,11 @@ def overlay(plan: ExamplePlan, has_megaservice: bool, nested: dict[str, list[Ins
     for inst in plan.components():
         if inst.service in inner:
             continue
-        values = dict(inst.values)
+        values = inst.values.as_dict()
         if inst.name in nested:
             present = {c.component: c for c in nested[inst.name]}
             for engine in inst.rule.nests:    # the engines this chart may carry: on or off
-                values[engine] = dict(present[engine].values) if engine in present else {"enabled": False}
+                values[engine] = present[engine].values.as_dict() if engine in present else {"enabled": False}
         body[inst.name] = values
     return "\n".join(lines) + dump(body)
 

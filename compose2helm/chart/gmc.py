@@ -28,7 +28,7 @@ def _camel(name: str) -> str:
 
 
 def step_name(inst: Instance, policy: Policy) -> str:
-    repository = str((inst.values.get("image") or {}).get("repository", ""))
+    repository = inst.values.image.repository
     base = next((step for pattern, step in inst.rule.gmc_images.items() if fnmatch.fnmatchcase(repository, pattern)),
                 inst.rule.gmc.get("step") or _camel(inst.component or inst.rule.component))
     profile = next((a for a in policy.accelerators if a.name == inst.accelerator), None)
@@ -137,7 +137,7 @@ def _gmc_addresses(value: Any) -> Any:
 def component_values(inst: Instance) -> dict[str, Any]:
     """Values of a component rendered GMC-style: release and objects named after it, GMC's
     extra-env-config ConfigMap (optional) last in its environment."""
-    values = {k: _gmc_addresses(v) for k, v in inst.values.items() if k != "enabled"}
+    values = {k: _gmc_addresses(v) for k, v in inst.values.as_dict().items() if k != "enabled"}
     values["fullnameOverride"] = service_name(inst)
     values["extraEnvConfig"] = EXTRA_ENV_CONFIG
     return values

@@ -1,8 +1,8 @@
 """The documented values of a generated chart, as data.
 
 One tree of `Val`s per chart is the single source of its values.yaml (each key with its
-comment), its values.schema.json (chartschema.py) and the values table of its README
-(chartdocs.py), so the three cannot disagree.
+comment), its values.schema.json (schema.py) and the values table of its README
+(docs.py), so the three cannot disagree.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Command line: a thin typer layer over the library (convert.py and friends)."""
+"""Command line: a thin typer layer over the library (the pipeline package)."""
 from __future__ import annotations
 
 import json
@@ -268,7 +268,8 @@ def explain(
     if output_format == "text":
         output_format = "table"
     _check_format(output_format, "table")
-    from ..pipeline.explain import as_dict, explain_files, explain_tree, print_reports
+    from ..pipeline.explain import as_dict, explain_files, explain_tree
+    from .explain_report import print_explain
     from ..plan.rules import load_rules
 
     files = [p for p in paths if not p.is_dir()]
@@ -287,7 +288,7 @@ def explain(
     for tree in trees:
         reports.extend(explain_tree(tree, rules=rules, strict=strict))
     _finish(output_format, lambda: as_dict(reports, summary_only=show_summary),
-            lambda: print_reports(reports, show_summary=show_summary or len(reports) > 1, details=not show_summary),
+            lambda: print_explain(reports, show_summary=show_summary or len(reports) > 1, details=not show_summary),
             not any(r.status == "rejected" for r in reports))
 
 

@@ -11,7 +11,9 @@ import yaml
 
 from ..errors import InputError
 from ..util.scratch import scratch_dir
-from .render import Document, assemble, dependencies, is_test_hook, sort_key, split_documents
+from .assemble import assemble, dependencies
+from .documents import Document, is_test_hook, sort_key, split_documents
+from .engine import load_engine
 
 
 @dataclass
@@ -26,11 +28,6 @@ class TemplateOptions:
     output_dir: Path | None = None
 
 
-def _helm():
-    import helm_python
-    return helm_python
-
-
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """Helm's coalescing of user values: maps merge key by key, anything else is replaced."""
     out = dict(base)
@@ -41,7 +38,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def user_values(opts: TemplateOptions) -> dict[str, Any]:
     """Values in helm's order: -f files in turn, then every --set, then every --set-string."""
-    helm = _helm()
+    helm = load_engine()
     values: dict[str, Any] = {}
     for f in opts.values_files:
         try:
@@ -70,7 +67,7 @@ def _missing_dependencies(chart: Path) -> bool:
 def render(opts: TemplateOptions) -> list[Document]:
     """Render like `helm template`. Missing dependencies are built in a scratch copy, so a
     fresh checkout renders without a `dependency update` first (which still fills charts/)."""
-    helm = _helm()
+    helm = load_engine()
     chart = Path(opts.chart)
     if not (chart / "Chart.yaml").is_file():
         raise InputError("not a chart directory (no Chart.yaml)", file=chart)
@@ -134,7 +131,7 @@ def run_helm_binary(helm_bin: str, opts: TemplateOptions, create_namespace: bool
 
 def dependency_update(chart: Path) -> list[str]:
     """Fill chart/charts/ and write Chart.lock, as `helm dependency update` does."""
-    helm = _helm()
+    helm = load_engine()
     chart = Path(chart)
     if not (chart / "Chart.yaml").is_file():
         raise InputError("not a chart directory (no Chart.yaml)", file=chart)

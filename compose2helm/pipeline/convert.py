@@ -8,12 +8,13 @@ from typing import Any
 from ..chart.charts import CHART_VERSION
 from ..compose.layout import Placement
 from ..errors import InputError, VerificationError
-from ..helm.render import preload as preload_helm
+from ..helm.engine import preload as preload_helm
 from ..plan.plan import ExamplePlan
 from ..plan.prepare import Prepared, prepare
 from ..plan.rules import RuleSet
+from ..verify.check import VerifyReport
 from .output import Staging
-from .umbrella import LAYOUTS, Built, Options, convert_umbrella
+from .umbrella import LAYOUTS, Member, Options, convert_umbrella, members_of
 
 
 @dataclass
@@ -26,7 +27,7 @@ class ConvertResult:
     manifest: str                                        # path of the rendered manifest (relative)
     lint: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    verification: Any = None                             # verify.VerifyReport, unless skipped
+    verification: VerifyReport | None = None             # None when verification was skipped
     gmc: list[str] = field(default_factory=list)         # GMC files written (GMConnector first)
     gmc_problems: list[str] = field(default_factory=list)  # GMConnector against the CRD's schema
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
@@ -79,8 +80,8 @@ def convert_many(sources: list[Source], out: Path = Path("."), *, env_files: lis
     if layout not in LAYOUTS:
         raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     preload_helm()   # while the compose files are read
-    results: list[Any] = [None] * len(sources)
-    prepared: dict[int, Prepared] = {}
+    results: list[ConvertResult | InputError | VerificationError | None] = [None] * len(sources)
+    prepared: dict[int, Prepared] = {}   # by position in the batch: results keep the caller's order
     for i, src in enumerate(sources):
         try:
             prepared[i] = prepare(list(src.files), env_files=env_files, example=example, platform=platform,
@@ -93,18 +94,23 @@ def convert_many(sources: list[Source], out: Path = Path("."), *, env_files: lis
     if not prepared:
         return results
     opts = Options(Path(out), lint, verify, kube_version, chart_version, gmc, gmc_crd, layout)
-    groups: dict[str, list[int]] = {}
-    for i, p in prepared.items():
-        groups.setdefault(p.plan.chart, []).append(i)
-    built: dict[int, Built] = {}
+    members = dict(zip(prepared, members_of(list(prepared.values()), layout)))
+    groups: dict[str, list[Member]] = {}
+    for m in members.values():
+        groups.setdefault(m.prepared.plan.chart, []).append(m)
     try:
         with Staging(opts.out, force=force) as stage:
-            for members in groups.values():
-                built.update(convert_umbrella(stage, members, prepared, results, opts))
+            for group in groups.values():
+                convert_umbrella(stage, group, opts)
+            built = {i: m.built for i, m in members.items() if m.built is not None}
             with prepared[max(built or prepared)].clock("write"):
                 changed = stage.pending() if dry_run else stage.commit()
     except InputError as exc:   # the output cannot take them: none is written
-        return [r if r is not None else exc for r in results]
+        failed = {i: m.error for i, m in members.items() if m.error is not None}
+        return [r if r is not None else failed.get(i, exc) for i, r in enumerate(results)]
+    for i, m in members.items():
+        if m.error is not None:
+            results[i] = m.error
     for i, b in built.items():
         p = prepared[i]
         mine = set(b.rels)

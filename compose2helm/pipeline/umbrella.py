@@ -11,22 +11,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from ..chart.charts import RENDERED_KINDS, Dependency, common_chart, dependencies_of, overlay, umbrella_chart
 from ..errors import InputError, VerificationError
+from ..verify.check import ServiceReport, VerifyReport, structural, verify_objects
 from ..verify.k8scheck import prepare_schemas
 from .output import Staging
-from ..plan.plan import ExamplePlan, nesting
-from ..helm.render import Linting, manifest_text, render_chart, start_lints
+from ..plan.plan import ExamplePlan, Instance, nesting
+from ..plan.prepare import Prepared
+from ..helm.documents import is_test_hook, manifest_text
+from ..helm.lint import Linting, start_lints
+from ..helm.render import render_chart
 from ..plan.rules import Rule, RuleSet
 from ..util.stamp import unstamped
 from ..yamlout import SAFE_LOADER
 
-if TYPE_CHECKING:
-    from ..plan.prepare import Prepared
 
 LAYOUTS = ("flat", "nested")
 
@@ -50,75 +52,95 @@ class Built:
     rels: list[str]
     manifest: str
     lint: dict[str, list[dict[str, Any]]]
-    verification: Any
+    verification: VerifyReport | None
     gmc: list[str]
     gmc_problems: list[str]
+
+
+@dataclass(eq=False)   # members are told apart by identity: two may hold equal plans
+class Member:
+    """One file of a batch on its way through its example's umbrella."""
+
+    prepared: Prepared
+    nested: dict[str, list[Instance]]      # the nested layout's engines under their parents ({} when flat)
+    built: Built | None = None
+    error: VerificationError | None = None  # its overlay did not render
 
 
 @dataclass
 class _Staged:
     """The charts one attempt staged, what of them each member uses, and the lints under way."""
 
-    umbrella: str                         # helm-charts/<chart>
+    umbrella: str                           # helm-charts/<chart>
     umbrella_files: list[str]
-    chart_files: dict[str, list[str]]     # component -> its common chart's files
-    charts_of: dict[int, list[str]]       # member -> the components of its common charts
-    overlays: dict[int, str]              # member -> its overlay's text
+    chart_files: dict[str, list[str]]       # component -> its common chart's files
+    charts_of: dict[Member, list[str]]      # member -> the components of its common charts
+    overlays: dict[Member, str]             # member -> its overlay's text
     lint_charts: list[str]
     lints: list[Linting]
 
 
-def convert_umbrella(stage: Staging, members: list[int], prepared: dict[int, "Prepared"], results: list[Any],
-                     opts: Options) -> dict[int, Built]:
+@dataclass
+class _Checked:
+    """What verification found in one member's rendered overlay."""
+
+    services: list[ServiceReport]
+    schema: list[dict[str, Any]]
+
+
+def members_of(prepared: list[Prepared], layout: str) -> list[Member]:
+    return [Member(p, nesting(p.plan) if layout == "nested" else {}) for p in prepared]
+
+
+def convert_umbrella(stage: Staging, members: list[Member], opts: Options) -> None:
     """Stage one umbrella chart, its common charts, and the overlay and manifest of each member.
 
-    A member whose overlay does not render gets a VerificationError in results and the umbrella
-    is built again without it (its deps, overlay table and megaservice would otherwise stay)."""
-    umbrella = f"helm-charts/{prepared[members[0]].plan.chart}"
-    nested = {i: nesting(prepared[i].plan) if opts.layout == "nested" else {} for i in members}
+    Each member ends built, or with the error of its overlay that did not render; the umbrella
+    is then built again without that one (its deps, overlay table and megaservice would otherwise
+    stay)."""
+    umbrella = f"helm-charts/{members[0].prepared.plan.chart}"
     earlier = _existing_umbrella(opts.out / umbrella)
     while True:
-        live = [i for i in members if results[i] is None]
+        live = [m for m in members if m.error is None]
         if not live:
-            return {}
+            return
         before = set(stage.files)
-        staged = _stage(stage, umbrella, live, prepared, nested, earlier, opts)
-        built, checks = _render_and_check(stage, staged, live, prepared, results, opts)
-        shared = prepared[live[-1]].clock
-        with shared("lint"):
+        staged = _stage(stage, umbrella, live, earlier, opts)
+        checks = _render_and_check(stage, staged, live, opts)
+        with live[-1].prepared.clock("lint"):
             linted = dict(zip(staged.lint_charts, [r for linting in staged.lints for r in linting.result()]))
-        if len(built) < len(live):
+        if any(m.error for m in live):
             stage.discard(set(stage.files) - before)
+            for m in live:
+                m.built = None
             continue
-        from ..verify.check import VerifyReport
-        for i, b in built.items():
-            mine = [f"helm-charts/common/{c}" for c in sorted(staged.charts_of[i])] + [umbrella]
-            b.lint = {rel: linted[rel] for rel in mine if rel in linted}
+        for m in live:
+            mine = [f"helm-charts/common/{c}" for c in sorted(staged.charts_of[m])] + [umbrella]
+            m.built.lint = {rel: linted[rel] for rel in mine if rel in linted}
             if opts.verify:
-                b.verification = VerifyReport(checks[i][0], schema=checks[i][1],
-                                              lint=[{"chart": c, **m} for c, msgs in sorted(b.lint.items())
-                                                    for m in msgs])
-        return built
+                m.built.verification = VerifyReport(checks[m].services, schema=checks[m].schema,
+                                                    lint=[{"chart": c, **msg} for c, msgs in sorted(m.built.lint.items())
+                                                          for msg in msgs])
+        return
 
 
-def _stage(stage: Staging, umbrella: str, live: list[int], prepared: dict[int, "Prepared"],
-           nested: dict[int, dict], earlier: tuple[set[Dependency], dict[str, str], bool],
-           opts: Options) -> _Staged:
+def _stage(stage: Staging, umbrella: str, live: list[Member],
+           earlier: tuple[set[Dependency], dict[str, str], bool], opts: Options) -> _Staged:
     """Stage the common charts, the umbrella and the overlays; start linting as each is ready."""
-    last = prepared[live[-1]]    # the umbrella's metadata follows the last file, as if converted in turn
-    shared = last.clock          # the stages done once for all are timed on it
+    last = live[-1].prepared    # the umbrella's metadata follows the last file, as if converted in turn
+    shared = last.clock         # the stages done once for all are timed on it
     rules = last.rules
     earlier_deps, earlier_overlays, earlier_megaservice = earlier
     deps, overlays = set(earlier_deps), dict(earlier_overlays)
     charts: dict[str, tuple[Rule, bool]] = {}
-    charts_of: dict[int, list[str]] = {}
-    for i in live:
-        plan = prepared[i].plan
-        deps |= set(dependencies_of(plan, nested[i]))
+    charts_of: dict[Member, list[str]] = {}
+    for m in live:
+        plan = m.prepared.plan
+        deps |= set(dependencies_of(plan, m.nested))
         overlays[overlay_file(plan)] = ", ".join(plan.sources)
-        parents = nested_parents(plan, nested[i])
-        own = common_charts(plan, rules, nested[i], opts.layout)
-        charts_of[i] = list(own)
+        parents = nested_parents(plan, m.nested)
+        own = common_charts(plan, rules, m.nested, opts.layout)
+        charts_of[m] = list(own)
         for component, rule in own.items():   # as in turn: the last file to use a chart writes it
             charts[component] = (rule, component in parents)
     with shared("charts"):
@@ -133,7 +155,7 @@ def _stage(stage: Staging, umbrella: str, live: list[int], prepared: dict[int, "
     with shared("charts"):
         mega = last.plan.megaservice()
         # Another platform's overlay may have the megaservice these lack: keep its templates.
-        has_mega = earlier_megaservice or any(prepared[i].plan.megaservice() for i in live)
+        has_mega = earlier_megaservice or any(m.prepared.plan.megaservice() for m in live)
         mega_rule = mega.rule if mega else (rules.by_component("megaservice") if has_mega else None)
         umbrella_files = []
         for rel, text in umbrella_chart(last.plan, sorted(deps, key=lambda d: d.key), mega_rule, overlays,
@@ -141,9 +163,9 @@ def _stage(stage: Staging, umbrella: str, live: list[int], prepared: dict[int, "
             umbrella_files.append(f"{umbrella}/{rel}")
             stage.write(umbrella_files[-1], text)
         texts = {}
-        for i in live:
-            texts[i] = overlay(prepared[i].plan, mega_rule is not None, nested[i])
-            stage.write(f"{umbrella}/{overlay_file(prepared[i].plan)}", texts[i])
+        for m in live:
+            texts[m] = overlay(m.prepared.plan, mega_rule is not None, m.nested)
+            stage.write(f"{umbrella}/{overlay_file(m.prepared.plan)}", texts[m])
         # Charts of other overlays' components are needed to render: take them from the output.
         for dep in deps:
             rel = f"helm-charts/common/{dep.name}"
@@ -158,50 +180,49 @@ def _stage(stage: Staging, umbrella: str, live: list[int], prepared: dict[int, "
     return _Staged(umbrella, umbrella_files, chart_files, charts_of, texts, lint_charts, lints)
 
 
-def _render_and_check(stage: Staging, staged: _Staged, live: list[int], prepared: dict[int, "Prepared"],
-                      results: list[Any], opts: Options) -> tuple[dict[int, Built], dict[int, tuple[Any, Any]]]:
-    """Render each member's overlay, stage its manifest and check it. A member that does not
-    render gets its error in results; the members after it are then only rendered."""
-    built: dict[int, Built] = {}
-    checks: dict[int, tuple[Any, Any]] = {}
+def _render_and_check(stage: Staging, staged: _Staged, live: list[Member], opts: Options) -> dict[Member, _Checked]:
+    """Render each member's overlay, stage its manifest (member.built) and check it. A member
+    that does not render gets its error; the members after it are then only rendered."""
+    checks: dict[Member, _Checked] = {}
     # One thread renders the overlays in turn (the engine works outside the GIL) while this
     # one loads the schemas, then checks each rendered overlay as the next one renders.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="c2h-render") as pool:
-        futures = {i: pool.submit(_render_overlay, stage.path(staged.umbrella), staged.overlays[i],
-                                  prepared[i].release) for i in live}
+        futures = {m: pool.submit(_render_overlay, stage.path(staged.umbrella), staged.overlays[m],
+                                  m.prepared.release) for m in live}
         try:
             if opts.verify:
                 prepare_schemas(RENDERED_KINDS, opts.kube_version)
             failed = False
-            for i in live:
-                p = prepared[i]
+            for m in live:
+                p = m.prepared
                 try:
-                    docs, seconds = futures[i].result()
+                    docs, seconds = futures[m].result()
                     p.clock.seconds["render"] = p.clock.seconds.get("render", 0.0) + seconds
                 except InputError as exc:   # the input was read; what was made of it is wrong
-                    results[i] = VerificationError(f"{p.files[0]}: the chart converted from it does not render: "
-                                                   f"{exc.message}")
+                    m.error = VerificationError(f"{p.files[0]}: the chart converted from it does not render: "
+                                                f"{exc.message}")
                     failed = True
                 if failed:   # the umbrella is built again without it: what follows would be redone
                     continue
-                built[i] = _stage_manifest(stage, staged, i, p, docs, opts)
+                m.built = _stage_manifest(stage, staged, m, docs, opts)
                 if opts.verify:
-                    checks[i] = _checks(p, docs, opts.kube_version)
+                    checks[m] = _checks(p, docs, opts.kube_version)
         except BaseException:   # e.g. Ctrl-C: do not wait for the renders still queued
             for future in futures.values():
                 future.cancel()
             raise
-    return built, checks
+    return checks
 
 
-def _stage_manifest(stage: Staging, staged: _Staged, i: int, p: "Prepared", docs: list, opts: Options) -> Built:
+def _stage_manifest(stage: Staging, staged: _Staged, m: Member, docs: list, opts: Options) -> Built:
     """A member's manifest (and GMC files) staged: what it wrote, all told."""
+    p = m.prepared
     with p.clock("render"):
         manifest = f"manifests/{p.plan.example}/{p.plan.overlay_name}/{p.plan.chart}.yaml"
         stage.write(manifest, manifest_text(docs))
         gmc_files = _write_gmc(p.plan, p.rules, stage, p.release) if opts.gmc else []
         gmc_problems = _check_gmc(stage, gmc_files[0], opts.gmc_crd) if opts.gmc and opts.gmc_crd else []
-    rels = ([rel for c in staged.charts_of[i] for rel in staged.chart_files[c]] + staged.umbrella_files
+    rels = ([rel for c in staged.charts_of[m] for rel in staged.chart_files[c]] + staged.umbrella_files
             + [f"{staged.umbrella}/{overlay_file(p.plan)}", manifest] + gmc_files)
     return Built(rels, manifest, {}, None, gmc_files, gmc_problems)
 
@@ -213,15 +234,13 @@ def _render_overlay(umbrella: Path, overlay_text: str, release: str) -> tuple[li
     return render_chart(umbrella, values, release), time.perf_counter() - start
 
 
-def _checks(prepared: "Prepared", docs: list, kube_version: str | None) -> tuple[Any, Any]:
+def _checks(prepared: Prepared, docs: list, kube_version: str | None) -> _Checked:
     """What verification finds in one rendered overlay: per-service comparisons, schema problems."""
-    from ..helm.render import is_test_hook
-    from ..verify.check import structural, verify_objects
     objects = [d.obj for d in docs if not is_test_hook(d)]
     with prepared.clock("schema"):
         schema = structural(objects, kube_version)
     with prepared.clock("verify"):
-        return verify_objects(prepared, objects), schema
+        return _Checked(verify_objects(prepared, objects), schema)
 
 
 def overlay_file(plan: ExamplePlan) -> str:

@@ -1,6 +1,6 @@
 """The conversion plan: which chart and values each compose service becomes.
 
-Pure data, built by mapping.py from the compose model and the rules; charts.py writes it.
+Pure data, built by planner.py from the compose model and the rules; chart/charts.py writes it.
 """
 from __future__ import annotations
 
@@ -11,13 +11,134 @@ from .findings import Finding
 from .rules import Rule
 
 
+@dataclass(frozen=True)
+class Image:
+    repository: str
+    tag: str
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str
+    port: int
+    target_port: int
+
+
+class ServiceValues:
+    """One service's Helm values: the ordered tree its chart's key in the overlay holds.
+
+    The planner builds the tree; the chart stage writes it as it is (`as_dict`, in the order it
+    was built, so output stays byte-identical); every other stage reads it through the typed
+    properties below instead of by string key.
+    """
+
+    __slots__ = ("_tree",)
+
+    def __init__(self, tree: dict[str, Any] | None = None) -> None:
+        self._tree: dict[str, Any] = tree if tree is not None else {}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The values as written into the overlay (a copy at the top level)."""
+        return dict(self._tree)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ServiceValues) and self._tree == other._tree
+
+    def __repr__(self) -> str:
+        return f"ServiceValues({self._tree!r})"
+
+    @property
+    def enabled(self) -> bool | None:
+        """False when compose starts the service only for a profile; None for the megaservice
+        (the umbrella's own workload has no switch of its own in its values)."""
+        return self._tree.get("enabled")
+
+    @property
+    def image(self) -> Image:
+        img = self._tree.get("image") or {}
+        return Image(str(img.get("repository", "")), str(img.get("tag", "latest")), str(img.get("digest", "")))
+
+    @property
+    def ports(self) -> list[ServicePort]:
+        return [ServicePort(str(p["name"]), int(p["port"]), int(p.get("targetPort", p["port"])))
+                for p in (self._tree.get("service") or {}).get("ports") or []]
+
+    @property
+    def port_entries(self) -> list[dict[str, Any]]:
+        """service.ports as the chart takes them (name, port, targetPort)."""
+        return list((self._tree.get("service") or {}).get("ports") or [])
+
+    @property
+    def env(self) -> dict[str, str | None]:
+        """ConfigMap entries; None deletes a chart default."""
+        return dict(self._tree.get("env") or {})
+
+    @property
+    def secret_env(self) -> dict[str, str | None]:
+        return dict(self._tree.get("secretEnv") or {})
+
+    @property
+    def command(self) -> list[str] | None:
+        return self._tree.get("command")
+
+    @property
+    def args(self) -> list[str] | None:
+        return self._tree.get("args")
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return dict(self._tree.get("resources") or {})
+
+    @property
+    def security_context(self) -> dict[str, Any]:
+        return dict(self._tree.get("securityContext") or {})
+
+    @property
+    def extra_volumes(self) -> list[dict[str, Any]] | None:
+        """Volumes beyond the model cache; None when the values add none."""
+        found = self._tree.get("extraVolumes")
+        return None if found is None else list(found)
+
+    @property
+    def model_cache_path(self) -> str | None:
+        """Where the model volume mounts ("" turns the chart's default off); None when not set."""
+        return self._tree.get("modelCachePath")
+
+    @property
+    def replica_count(self) -> int | None:
+        return self._tree.get("replicaCount")
+
+    @property
+    def sets_probes(self) -> bool:
+        """The values set the readiness probe: a probe of their own, or null to remove the chart's."""
+        return "readinessProbe" in self._tree
+
+    @property
+    def probes(self) -> dict[str, dict[str, Any] | None]:
+        """readinessProbe, startupProbe, livenessProbe as the values set them (None: removed)."""
+        return {k: self._tree[k] for k in ("readinessProbe", "startupProbe", "livenessProbe") if k in self._tree}
+
+    @property
+    def shm_size(self) -> str | None:
+        return self._tree.get("shmSize")
+
+    @property
+    def working_dir(self) -> str | None:
+        return self._tree.get("workingDir")
+
+    def named(self, key: str) -> Any:
+        """A named value (a compose variable or a rule's value, e.g. LLM_MODEL_ID), None if absent."""
+        return self._tree.get(key)
+
+
 @dataclass
 class Instance:
     service: str           # compose service name
     component: str         # common chart it uses ("" for the megaservice: the umbrella itself)
     name: str              # values key and object-name suffix (alias when a chart is used twice)
     rule: Rule
-    values: dict[str, Any] = field(default_factory=dict)
+    values: ServiceValues = field(default_factory=ServiceValues)
     calls: list[tuple[str, str]] = field(default_factory=list)   # (env key, compose service it addresses)
     accelerator: str = ""  # accelerator profile name, when the service asks for one
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..compose.layout import Placement, discover_env_files, place
-from ..compose.loader import load_project
+from ..compose.load import load_project
 from ..compose.model import ComposeProject
 from ..errors import InputError
 from ..util.clock import Clock

@@ -158,7 +158,7 @@ def _rule_address(name: str, ctx: Context, where: str = "") -> str | None:
     return text
 
 
-def convert(t: Template, ctx: Context, key: str, where: str) -> str:
+def chart_text(t: Template, ctx: Context, key: str, where: str) -> str:
     """A compose string as chart text: variables to values, addresses to Service DNS."""
     text = _flatten(t, ctx, where)
     listy = ctx.policy.is_proxy(key.lower())
@@ -227,7 +227,7 @@ def env_entry(key: str, t: Template | None, ctx: Context,
         elif t.is_literal():
             ref = ctx.name_value(key, "", where, secret=True)
         else:
-            ref = convert(t, ctx, key, where)
+            ref = chart_text(t, ctx, key, where)
         ctx.note(where, "changed", "moved to the chart's Secret; its value is set at install time",
                  POLICY_SECRET)
         return "secretEnv", ref
@@ -238,7 +238,7 @@ def env_entry(key: str, t: Template | None, ctx: Context,
     if secret_vars:
         ctx.note(where, "changed", f"holds {', '.join(secret_vars)}: the whole value goes to the Secret",
                  POLICY_SECRET)
-        return "secretEnv", convert(t, ctx, key, where)
+        return "secretEnv", chart_text(t, ctx, key, where)
     named = named_for_env(key)
     if named in ctx.contested:
         named = None
@@ -248,4 +248,4 @@ def env_entry(key: str, t: Template | None, ctx: Context,
         if single is not None and single.name == named:
             ctx.same_name.add(named)
         return "env", ctx.name_value(named, literal_text(t, ctx), where)
-    return "env", convert(t, ctx, key, where)
+    return "env", chart_text(t, ctx, key, where)

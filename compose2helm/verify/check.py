@@ -106,10 +106,10 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
     for inst in plan.instances:
         s = project.services[inst.service]
         svc = _service_for(index_k8s, index_k8s.workload(workload_name(inst, release)))
-        if svc is None and inst.values.get("enabled") is False:
+        if svc is None and inst.values.enabled is False:
             # Off by default (compose profiles): where it would be, once someone turns it on.
             svc = {"metadata": {"name": workload_name(inst, release)},
-                   "spec": {"ports": (inst.values.get("service") or {}).get("ports") or []}}
+                   "spec": {"ports": inst.values.port_entries}}
         dns = svc["metadata"]["name"] if svc else f"<no Service for {inst.service}>"
         ports = tuple(p.get("port") for p in (svc or {}).get("spec", {}).get("ports") or [])
         targets[inst.service] = Target(inst.service, dns, ports, {p.published: p.target for p in s.ports
@@ -126,7 +126,7 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
         service = project.services[inst.service]
         findings = [f for f in plan.findings if f.service == inst.service]
         if workload is None:
-            off = inst.values.get("enabled") is False and next((f for f in findings if f.key == "profiles"), None)
+            off = inst.values.enabled is False and next((f for f in findings if f.key == "profiles"), None)
             if off:      # compose starts it only for its profiles; the chart has it off by default
                 report.explained.append(Difference("workload", inst.service, None, off.rule))
             else:
@@ -264,7 +264,7 @@ def structural(objects: list[dict[str, Any]], kube_version: str | None) -> list[
 
 def lint_charts(charts_root: Path, prepared: Prepared) -> list[dict[str, Any]]:
     """helm lint of the umbrella and the common charts it uses (those present under charts_root)."""
-    from ..helm.render import lint_chart
+    from ..helm.lint import lint_chart
     charts = [f"common/{c}" for c in sorted({i.component for i in prepared.plan.components()})]
     charts.append(prepared.plan.chart)
     out = []

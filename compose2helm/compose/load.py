@@ -1,0 +1,64 @@
+"""Load compose files into a model.ComposeProject.
+
+Order, as Compose does it: read each file's YAML and validate it against the compose-spec schema
+(before interpolation), resolve `include` and `extends` per file, merge `-f` files service by
+service, then normalise every service into the typed model, interpolating structural fields and
+keeping meaning-carrying strings (environment, command, ...) as Templates.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from .envfile import read_env_file
+from ..errors import InputError
+from .merge import Loader, merge_service
+from .model import ComposeProject, Service, Template
+from .normalise import Normaliser
+
+
+def load_project(files: list[Path], env_files: Iterable[Path] = (),
+                 environ: dict[str, str] | None = None, *, strict: bool = False) -> ComposeProject:
+    """Load `-f` files in order; env files (later wins) then `environ` give the variables.
+
+    environ=None means the process environment is NOT read, so output is deterministic.
+    Unknown top-level and service keys are dropped with a warning, or fatal when `strict`.
+    """
+    files = [Path(f) for f in files]
+    if not files:
+        raise InputError("no compose file given")
+    variables: dict[str, Template] = {}
+    warnings: list[str] = []
+    for f in env_files:
+        values, notes = read_env_file(Path(f))
+        variables.update(values)
+        warnings += notes
+    if environ is not None:
+        variables.update({k: Template.literal(v) for k, v in environ.items()})
+    ld = Loader(variables, warnings, strict)
+    ld.env_files = [Path(f) for f in env_files]
+
+    services: dict[str, dict] = {}
+    origin: dict[str, Path] = {}
+    volumes: dict[str, None] = {}
+    for f in files:
+        svcs, orig, vols = ld.load_file(f, ())
+        for name, raw in svcs.items():
+            if name in services:
+                services[name] = merge_service(services[name], raw)
+            else:
+                services[name], origin[name] = raw, orig[name]
+        volumes.update(dict.fromkeys(vols))
+
+    model: dict[str, Service] = {}
+    for name, raw in services.items():
+        if "image" not in raw and "build" not in raw:
+            raise InputError("service has neither an image nor a build", origin[name], name, "image")
+        model[name] = Normaliser(variables, origin[name], name, warnings).service(raw)
+    for s in model.values():
+        for dep in s.depends_on:
+            if dep not in model:
+                raise InputError(f"depends on undefined service {dep!r}", s.file, s.name,
+                                 "depends_on")
+    return ComposeProject(files=files, services=model, variables=variables,
+                          env_files=ld.env_files, named_volumes=list(volumes), warnings=warnings)

@@ -1,0 +1,126 @@
+"""A chart's dependencies, and the scratch copy of a chart with its file:// dependencies unpacked,
+which is what Helm renders and lints.
+
+Dependencies are built in a scratch copy: committed charts carry no charts/ folder (a .tgz
+holds timestamps, which would break byte-identical reruns).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import InputError
+from ..yamlout import SAFE_LOADER
+
+
+def dependencies(chart_dir: Path) -> list[dict[str, Any]]:
+    text = (chart_dir / "Chart.yaml").read_text(encoding="utf-8")
+    if text not in _DEPENDENCIES:   # common charts recur in every umbrella: parse each text once
+        meta = yaml.load(text, Loader=SAFE_LOADER) or {}
+        _DEPENDENCIES[text] = [d for d in meta.get("dependencies") or [] if isinstance(d, dict)]
+    return [dict(d) for d in _DEPENDENCIES[text]]
+
+
+_DEPENDENCIES: dict[str, list[dict[str, Any]]] = {}
+
+
+_IGNORE = shutil.ignore_patterns("charts", "Chart.lock", ".git")
+
+
+def link_or_copy(src: str, dst: str) -> None:
+    """A hard link where the file system allows it (scratch copies are only read, then removed):
+    one system call instead of copying each file; a copy otherwise (e.g. across devices)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def assemble(chart_dir: Path, dest: Path, _stack: tuple[Path, ...] = (), leave_out: frozenset[str] = frozenset()
+             ) -> Path:
+    """Copy a chart to dest with its file:// dependencies unpacked in charts/, recursively.
+
+    This is what `helm dependency build` produces for local dependencies, without packaging
+    each into a .tgz (Helm loads unpacked subcharts the same way). leave_out names direct
+    dependencies not to unpack (see disabled_dependencies).
+    """
+    chart_dir = Path(chart_dir).resolve()
+    if chart_dir in _stack:
+        raise InputError("chart dependencies form a cycle", file=chart_dir)
+    if not (chart_dir / "Chart.yaml").is_file():
+        raise InputError("dependency chart not found (no Chart.yaml)", file=chart_dir)
+    shutil.copytree(chart_dir, dest, ignore=_IGNORE, copy_function=link_or_copy)
+    done = set()
+    for dep in dependencies(chart_dir):
+        repo, name = str(dep.get("repository", "")), str(dep.get("name", ""))
+        if name in done or name in leave_out:
+            continue
+        done.add(name)
+        if repo.startswith("file://"):
+            assemble(chart_dir / repo[len("file://"):], dest / "charts" / name, _stack + (chart_dir,))
+        elif (chart_dir / "charts").is_dir():   # a remote dependency already fetched
+            for archive in (chart_dir / "charts").glob(f"{name}-*.tgz"):
+                (dest / "charts").mkdir(exist_ok=True)
+                shutil.copy2(archive, dest / "charts" / archive.name)
+    return dest
+
+
+def disabled_dependencies(chart_dir: Path, values: Any) -> frozenset[str]:
+    """Names of the direct dependencies Helm would drop for their conditions with these values.
+
+    An umbrella declares every component any platform uses; an overlay turns on a few. Helm
+    loads and coalesces them all, then drops the disabled ones before rendering, so leaving
+    them out of the scratch copy renders the same objects in a fraction of the time (Helm
+    skips a declared dependency that is not in charts/, as it skips a disabled one).
+    Only the plain case is read: a condition that is one `<key>.enabled` path, set to false
+    by the first of the given values, the chart's values.yaml and the dependency's own
+    values.yaml that sets it. Anything else keeps the dependency: keeping one Helm drops
+    costs time only."""
+    try:
+        deps = dependencies(chart_dir)
+        if any("import-values" in d for d in deps):
+            return frozenset()
+        own = values_of(chart_dir)
+        verdicts: dict[str, bool] = {}
+        for d in deps:
+            name, key = str(d.get("name", "")), str(d.get("alias") or d.get("name", ""))
+            repo = str(d.get("repository", ""))
+            off = (d.get("condition") == f"{key}.enabled" and not d.get("tags") and repo.startswith("file://")
+                   and _condition_false(key, [values, own, lambda: {key: values_of(chart_dir / repo[7:])}]))
+            verdicts[name] = verdicts.get(name, True) and off   # a chart stays if any alias of it is on
+        return frozenset(n for n, off in verdicts.items() if off)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return frozenset()
+
+
+def _condition_false(key: str, levels: list[Any]) -> bool:
+    for level in levels:
+        level = level() if callable(level) else level
+        if not isinstance(level, dict) or key not in level:
+            continue
+        scope = level[key]
+        if not isinstance(scope, dict):
+            return False
+        if "enabled" in scope:
+            return scope["enabled"] is False
+    return False
+
+
+def values_of(chart_dir: Path) -> Any:
+    """The chart's values.yaml as parsed (shared: not to be changed), {} without one."""
+    path = chart_dir / "values.yaml"
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    if text not in _VALUES:
+        if len(_VALUES) > 256:
+            _VALUES.clear()
+        _VALUES[text] = yaml.load(text, Loader=SAFE_LOADER)
+    return _VALUES[text]
+
+
+_VALUES: dict[str, Any] = {}
