@@ -13,6 +13,7 @@ import yaml
 
 from compose2helm.verify.k8scheck import check_all
 
+
 RUNS = 20
 DEFAULT = Path(__file__).resolve().parents[1] / "manifests" / "ChatQnA" / "gaudi" / "chatqna.yaml"
 

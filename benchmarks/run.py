@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "compose2helm"]
 

@@ -1,3 +1,4 @@
 from .cli.main import run
 
+
 run()

@@ -1,12 +1,12 @@
 """Shared test helpers. Tests that read ../shared skip when it is absent (a user's fresh clone)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
+
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from compose2helm.errors import InputError
 from compose2helm.compose.load import load_project
 from compose2helm.compose.model import Port
+from compose2helm.errors import InputError
+
 
 SRC = "Ex/docker/xeon/compose.yaml"
 LONG = "s" + "x" * 60          # 61 characters: fine for compose, too long once prefixed with "ex-"

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import by_kind, manifest_objects
 
+from compose2helm.errors import InputError, VerificationError
 from compose2helm.helm import render
 from compose2helm.helm.documents import manifest_text
 from compose2helm.pipeline.convert import Source, convert, convert_many
-from compose2helm.errors import InputError, VerificationError
 from compose2helm.pipeline.migrate import migrate
 from compose2helm.util.stamp import unstamped
 
-from conftest import by_kind, manifest_objects
 
 MEGA = """
 services:

@@ -7,14 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, needs_shared, plan_of
 
-from compose2helm.plan.prepare import prepare
 from compose2helm.compose.layout import OVERLAY_NAMES
 from compose2helm.plan.planner import referenced_variables
-from compose2helm.util.names import is_dns_label
+from compose2helm.plan.prepare import prepare
 from compose2helm.plan.rules import load_rules
+from compose2helm.util.names import is_dns_label
 
-from conftest import CORPUS, needs_shared, plan_of
 
 RULES = load_rules()
 

@@ -9,18 +9,18 @@ from pathlib import Path
 import helm_python as helm
 import pytest
 import yaml
+from conftest import CORPUS, FIXTURES, convert_example, needs_shared
 
+from compose2helm.chart.charts import CHART_VERSION, Dependency, common_chart, umbrella_chart
 from compose2helm.chart.docs import parse_table
 from compose2helm.chart.schema import dumps
-from compose2helm.chart.charts import CHART_VERSION, Dependency, common_chart, umbrella_chart
-from compose2helm.pipeline.convert import convert
 from compose2helm.errors import InputError
 from compose2helm.helm.documents import is_test_hook
 from compose2helm.helm.lint import lint_chart
 from compose2helm.helm.render import render_chart
+from compose2helm.pipeline.convert import convert
 from compose2helm.plan.rules import load_rules
 
-from conftest import CORPUS, FIXTURES, needs_shared, convert_example
 
 GAUDI = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
 XEON = FIXTURES / "ChatQnA/docker/xeon/compose.yaml"

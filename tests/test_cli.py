@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES
+
 
 GAUDI = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CORPUS, FIXTURES, REPO, by_kind, manifest_objects, needs_shared
 
-from compose2helm.pipeline.convert import convert
 from compose2helm.compose.layout import discover_env_files, place
 from compose2helm.compose.load import load_project
 from compose2helm.helm.render import render_chart
+from compose2helm.pipeline.convert import convert
 from compose2helm.plan.rules import load_rules
 
-from conftest import CORPUS, FIXTURES, REPO, by_kind, manifest_objects, needs_shared
 
 SHARED_CHATQNA = [
     "old/ChatQnA/docker/gaudi/compose.yaml",

@@ -1,9 +1,9 @@
 import pytest
 
 from compose2helm.compose.envfile import read_env_file
-from compose2helm.errors import InputError
 from compose2helm.compose.interpolate import parse
 from compose2helm.compose.model import Template
+from compose2helm.errors import InputError
 
 
 def load(tmp_path, text):

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import CORPUS, FIXTURES, needs_shared
 
 from compose2helm.errors import InputError
 from compose2helm.pipeline.explain import explain_files, explain_tree, summary
 from compose2helm.plan.explanation import NOT_CARRIED, explain_plan
-from compose2helm.plan.plan import ServiceValues
 from compose2helm.plan.findings import POLICY_NO_MEANING, POLICY_PROXY, POLICY_SECRET, POLICY_UNKNOWN
+from compose2helm.plan.plan import ServiceValues
 from compose2helm.plan.rules import image_repository, load_rules
+
 
 ACTIONS = {"carried", "changed", "dropped", "added", "unresolved"}
 
@@ -194,8 +194,8 @@ def _raw_keys(file: Path, name: str) -> set[str]:
 
 @needs_shared
 def test_corpus_no_key_silently_dropped():
-    from compose2helm.plan.prepare import prepare
     from compose2helm.pipeline.migrate import discover
+    from compose2helm.plan.prepare import prepare
 
     rules = load_rules()
     jobs, _ = discover(CORPUS)

@@ -1,9 +1,8 @@
 import pytest
 
-from compose2helm.errors import InputError
-from compose2helm.compose.interpolate import (check_required, is_set, lookup, parse,
-                                      resolve)
+from compose2helm.compose.interpolate import check_required, is_set, lookup, parse, resolve
 from compose2helm.compose.model import Template, Var
+from compose2helm.errors import InputError
 
 
 def V(**kw):

@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO, manifest_objects
 
 from compose2helm.verify import k8scheck
 from compose2helm.verify.k8scheck import Problem, check_all, check_references, validate_schema
 
-from conftest import REPO, manifest_objects
 
 REAL_MANIFEST = REPO / "manifests" / "ChatQnA" / "gaudi" / "chatqna.yaml"
 LABELS = {"app.kubernetes.io/name": "web", "app.kubernetes.io/instance": "demo"}

@@ -9,6 +9,7 @@ import pytest
 
 import compose2helm
 
+
 PACKAGE = Path(compose2helm.__file__).parent
 # Lowest first: a module may import its own layer and the layers before it, never one after it.
 LAYERS = [

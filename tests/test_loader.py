@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from compose2helm.errors import InputError
 from compose2helm.compose.interpolate import parse, resolve
 from compose2helm.compose.load import load_project
 from compose2helm.compose.model import DeviceRequest, Port, Template, Volume
+from compose2helm.errors import InputError
+
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "genaiexamples"

@@ -5,12 +5,12 @@ import textwrap
 
 import pytest
 import yaml
+from conftest import by_kind, convert_example, manifest_objects, plan_of
 
-from compose2helm.pipeline.convert import convert
 from compose2helm.compose.layout import place, variant_of
+from compose2helm.pipeline.convert import convert
 from compose2helm.plan.rules import load_rules, split_image
 
-from conftest import by_kind, manifest_objects, plan_of, convert_example
 
 RULES = load_rules()
 

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CORPUS, FIXTURES, needs_shared
 
 from compose2helm.pipeline.drift import check
 from compose2helm.pipeline.migrate import discover, migrate
-
-from conftest import CORPUS, FIXTURES, needs_shared
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

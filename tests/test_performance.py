@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import FIXTURES
 
 from compose2helm.compose import read
-
-from compose2helm.helm import lint as helm_lint, render
 from compose2helm.errors import InputError
+from compose2helm.helm import lint as helm_lint
+from compose2helm.helm import render
 from compose2helm.pipeline.migrate import migrate
-
-from conftest import FIXTURES
 
 
 @pytest.fixture(scope="module")

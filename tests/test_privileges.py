@@ -8,13 +8,13 @@ import textwrap
 
 import pytest
 import yaml
-
-from compose2helm.pipeline.convert import convert
-from compose2helm.errors import InputError
-from compose2helm.verify.podpolicy import check_objects, check_pod
-from compose2helm.helm.render import render_chart
-
 from conftest import REPO, SHARED, needs_shared
+
+from compose2helm.errors import InputError
+from compose2helm.helm.render import render_chart
+from compose2helm.pipeline.convert import convert
+from compose2helm.verify.podpolicy import check_objects, check_pod
+
 
 HOSTILE = """\
 services:

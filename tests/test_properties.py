@@ -42,10 +42,11 @@ import yaml
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
+from compose2helm.errors import InputError
 from compose2helm.pipeline import umbrella as umbrella_module
 from compose2helm.pipeline.convert import convert
-from compose2helm.errors import InputError
 from compose2helm.plan.rules import load_rules
+
 
 _SCALE = float(os.environ.get("COMPOSE2HELM_PROPERTY_SCALE", "1"))
 PROPERTY_EXAMPLES = max(1, int(2000 * _SCALE))

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CORPUS, FIXTURES, SHARED, needs_shared
 
 from compose2helm.chart import gmc
 from compose2helm.pipeline.convert import convert
 from compose2helm.plan.prepare import prepare
 
-from conftest import CORPUS, FIXTURES, SHARED, needs_shared
 
 RFC_CHATQNA = Path(__file__).parent / "fixtures/rfc/ChatQnA/docker/gaudi/compose.yaml"
 CODETRANS = FIXTURES / "CodeTrans/docker/xeon/compose.yaml"

@@ -4,12 +4,13 @@ from __future__ import annotations
 import shutil
 
 import yaml
-from hypothesis import given, strategies as st
+from conftest import REPO
+from hypothesis import given
+from hypothesis import strategies as st
 
 from compose2helm.pipeline.migrate import migrate
 from compose2helm.plan.rules import load_rules
 
-from conftest import REPO
 
 PLANTED = {
     "HF_TOKEN": "planted-hf-7f3a",

@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import yaml
+from conftest import REPO
 
 from compose2helm.pipeline.output import generated_files as _files
 from compose2helm.util.stamp import stamp, state
 
-from conftest import REPO
 
 CHATQNA = REPO / "input-compose/ChatQnA/docker/gaudi/compose.yaml"
 

@@ -8,6 +8,7 @@ import yaml
 from compose2helm.pipeline.convert import convert
 from compose2helm.verify.podpolicy import check_objects
 
+
 COMPOSE = """\
 services:
   redis-vector-db:

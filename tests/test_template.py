@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import FIXTURES
 
 from compose2helm.pipeline.convert import convert
 
-from conftest import FIXTURES
 
 GAUDI = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
 HELM = os.environ.get("HELM_BIN") or shutil.which("helm")

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CORPUS, FIXTURES, needs_shared
 
 from compose2helm.pipeline.convert import convert
-
-from compose2helm.plan.prepare import prepare
 from compose2helm.pipeline.verify import verify
+from compose2helm.plan.prepare import prepare
 from compose2helm.verify.check import load_manifests, verify_objects
 
-from conftest import CORPUS, FIXTURES, needs_shared
 
 GAUDI = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
 SHARED = ["old/ChatQnA/docker/gaudi/compose.yaml", "old/ChatQnA/docker/xeon/compose.yaml",

@@ -4,9 +4,11 @@ from __future__ import annotations
 import math
 
 import yaml
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compose2helm import yamlout
+
 
 WORDS = st.sampled_from(["y", "n", "yes", "No", "on", "null", "~", "", "true", "1.0", "017", "0x1f", ".inf",
                          "- a", "a: b", "#c", "a #b", "'q'", '"d"', "x\ny", "x\n", " lead", "trail ", "{a}",

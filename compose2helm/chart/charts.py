@@ -14,12 +14,14 @@ from typing import Any
 import jinja2
 
 from .. import __version__
+from ..plan.plan import ExamplePlan, Instance
+from ..plan.rules import Rule
+from ..yamlout import dump
+from ..yamlout import key as yaml_key
 from .docs import table
 from .schema import CONVERSION_KEYS, dumps, schema
 from .values import BOOLEAN, Val, comment, component_val, global_val, values_yaml, workload_values
-from ..plan.plan import ExamplePlan, Instance
-from ..plan.rules import Rule
-from ..yamlout import dump, key as yaml_key
+
 
 # SemVer, as `helm lint` and `ct lint` want; OPEA's main branch uses "0-latest" (pass it as
 # chart_version: helm lint then warns that it is not SemVer).

@@ -12,6 +12,7 @@ from typing import Any
 
 from .values import Row, Val, rows
 
+
 HEADER = "| Key | Type | Default | Description |\n|-----|------|---------|-------------|\n"
 
 

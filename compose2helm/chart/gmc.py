@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-
 from ..plan.plan import ExamplePlan, Instance
 from ..plan.rules import Policy
+
 
 API_VERSION = "gmc.opea.io/v1alpha3"
 

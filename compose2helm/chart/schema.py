@@ -29,6 +29,7 @@ from typing import Any
 
 from .values import BOOLEAN, SCALAR, Val
 
+
 DRAFT = "https://json-schema.org/draft-07/schema#"
 
 # Names of named values: compose variable names. Mostly upper case (LLM_MODEL_ID, LOGFLAG), but

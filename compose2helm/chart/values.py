@@ -14,6 +14,7 @@ from typing import Any
 
 from ..yamlout import dump, key, plain
 
+
 # JSON-schema types.
 STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}

@@ -7,6 +7,7 @@ from typing import Any
 from ..pipeline.explain import summary
 from ..plan.explanation import FileExplanation
 
+
 _COLOURS = {"carried": "green", "changed": "yellow", "dropped": "red", "added": "cyan", "unresolved": "magenta"}
 
 

@@ -12,6 +12,7 @@ import typer
 from .. import __version__
 from ..errors import InputError, VerificationError
 
+
 app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Turn docker-compose deployments of OPEA GenAIExamples into Helm charts and manifests.")
 
@@ -139,8 +140,8 @@ def verify(
 ) -> None:
     """Prove the rendered manifests mean what the compose file means; lint and validate them."""
     _check_format(output_format)
-    from .report import print_verify
     from ..pipeline.verify import verify as run
+    from .report import print_verify
 
     report = run(list(files) + list(extra), manifests=manifests, out=out, env_files=list(env_file) or None,
                  example=example, platform=platform, variant=variant, release=release, mappings=list(mappings),
@@ -269,8 +270,8 @@ def explain(
         output_format = "table"
     _check_format(output_format, "table")
     from ..pipeline.explain import as_dict, explain_files, explain_tree
-    from .explain_report import print_explain
     from ..plan.rules import load_rules
+    from .explain_report import print_explain
 
     files = [p for p in paths if not p.is_dir()]
     trees = [p for p in paths if p.is_dir()]

@@ -14,6 +14,7 @@ from ..errors import InputError
 from .interpolate import parse
 from .model import Template
 
+
 _ASSIGN = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)\Z", re.S)
 _SHELL_WORDS = frozenset("""
     source . if then else elif fi for while until do done case esac function select in

@@ -12,6 +12,7 @@ import re
 from ..errors import InputError
 from .model import Template, Var
 
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPS = (":-", ":?", ":+", "-", "?", "+")   # two-character ops first
 

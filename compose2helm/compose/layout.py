@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..util.names import dns_label
 
+
 # Overlay files patch a base file (`-f base -f overlay`): compose.telemetry.yaml patches
 # compose.yaml, compose_tgi.telemetry.yaml patches compose_tgi.yaml, compose_remote.yaml
 # patches compose.yaml. Their suffix is not a variant of the base.

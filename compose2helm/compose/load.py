@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from .envfile import read_env_file
 from ..errors import InputError
+from .envfile import read_env_file
 from .merge import Loader, merge_service
 from .model import ComposeProject, Service, Template
 from .normalise import Normaliser

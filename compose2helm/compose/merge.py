@@ -8,8 +8,8 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from .envfile import read_env_file
 from ..errors import InputError
+from .envfile import read_env_file
 from .interpolate import parse, resolve
 from .model import Template
 from .read import read_yaml

@@ -7,8 +7,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from .envfile import read_env_file
 from ..errors import InputError
+from .envfile import read_env_file
 from .interpolate import check_required, parse, resolve
 from .merge import as_list, as_map, split_colons
 from .model import Deploy, DeviceRequest, Healthcheck, Port, Service, Template, Volume

@@ -10,6 +10,7 @@ import yaml
 
 from ..yamlout import SAFE_LOADER
 
+
 # Install order of kinds, as helm sorts them; anything else after these, by name.
 _KIND_ORDER = ["Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
                "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass",

@@ -11,6 +11,7 @@ from typing import Any
 from .migrate import MigrateReport, migrate
 from .output import generated_files
 
+
 @dataclass
 class DriftReport:
     stale: list[str] = field(default_factory=list)

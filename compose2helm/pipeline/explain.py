@@ -32,8 +32,8 @@ def explain_files(files: list[Path], *, env_files: list[Path] | None = None, exa
 def explain_tree(root: Path, *, mappings: list[Path] = (), rules: RuleSet | None = None,
                  strict: bool = False) -> list[FileExplanation]:
     """Every compose file migrate would convert (overlays with their base), one report each."""
-    from .migrate import discover
     from ..plan.rules import load_rules
+    from .migrate import discover
 
     root = Path(root)
     if not root.is_dir():

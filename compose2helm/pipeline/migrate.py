@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import InputError, VerificationError
 from ..compose.layout import overlay_base, place, variant_of
+from ..errors import InputError, VerificationError
+
 
 _DEPLOYMENT = re.compile(r"^compose[\w.-]*\.ya?ml$")
 

@@ -17,17 +17,17 @@ import yaml
 
 from ..chart.charts import RENDERED_KINDS, Dependency, common_chart, dependencies_of, overlay, umbrella_chart
 from ..errors import InputError, VerificationError
-from ..verify.check import ServiceReport, VerifyReport, structural, verify_objects
-from ..verify.k8scheck import prepare_schemas
-from .output import Staging
-from ..plan.plan import ExamplePlan, Instance, nesting
-from ..plan.prepare import Prepared
 from ..helm.documents import is_test_hook, manifest_text
 from ..helm.lint import Linting, start_lints
 from ..helm.render import render_chart
+from ..plan.plan import ExamplePlan, Instance, nesting
+from ..plan.prepare import Prepared
 from ..plan.rules import Rule, RuleSet
 from ..util.stamp import unstamped
+from ..verify.check import ServiceReport, VerifyReport, structural, verify_objects
+from ..verify.k8scheck import prepare_schemas
 from ..yamlout import SAFE_LOADER
+from .output import Staging
 
 
 LAYOUTS = ("flat", "nested")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+
 HOST = "\x00HOST\x00"   # stands for a host variable inside converted text
 
 

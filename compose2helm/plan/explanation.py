@@ -20,6 +20,7 @@ from .findings import POLICY_UNKNOWN, Finding
 from .plan import ExamplePlan, Instance
 from .rules import Policy
 
+
 NOT_CARRIED = "not carried: no mapping rule or policy turns this key into anything in the chart"
 GENERIC = "generic"
 

@@ -14,6 +14,7 @@ from .rules import Rule, RuleSet, split_image
 from .service_values import service_values
 from .texts import Context
 
+
 MEGASERVICE_DNS = "{{ .Release.Name }}"
 
 

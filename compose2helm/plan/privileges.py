@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..compose.model import Service
 from ..errors import InputError
 from .findings import POLICY_LEAST_PRIVILEGE, POLICY_NO_MEANING
-from ..compose.model import Service
 from .rules import Rule
+
 
 # opt-in name -> what it lets through
 OPT_INS = {

@@ -12,9 +12,10 @@ import shlex
 from typing import Any
 
 from ..compose import interpolate
-from .endpoints import HOST
 from ..compose.model import Healthcheck, Service, Template, Var
+from .endpoints import HOST
 from .rules import Policy, Rule
+
 
 _URL = re.compile(r"^(?P<scheme>https?)://(?P<host>[^/:\s]+)(?::(?P<port>\d+))?(?P<path>/[^\s]*)?$")
 _LOCAL = {"localhost", "127.0.0.1", "0.0.0.0", HOST}

@@ -7,9 +7,9 @@ binds, accelerator profiles). Adding a component is adding a file, not code.
 from __future__ import annotations
 
 import fnmatch
-from functools import lru_cache
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import yaml
 
 from ..errors import InputError
 from ..yamlout import SAFE_LOADER
+
 
 BUILTIN = "compose2helm.mappings"
 

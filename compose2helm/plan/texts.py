@@ -7,15 +7,15 @@ the compose default), or inline text when its definition is itself an address.
 """
 from __future__ import annotations
 
-
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..compose import interpolate
-from .endpoints import HOST, EndpointIndex, policy_address
-from .findings import (POLICY_ENDPOINT, POLICY_EXTERNAL, POLICY_PROXY, POLICY_SECRET, POLICY_VALUE, Finding)
 from ..compose.model import Template, Var
+from .endpoints import HOST, EndpointIndex, policy_address
+from .findings import POLICY_ENDPOINT, POLICY_EXTERNAL, POLICY_PROXY, POLICY_SECRET, POLICY_VALUE, Finding
 from .rules import Policy
+
 
 # The token: the chart's own HF_TOKEN / HUGGINGFACEHUB_API_TOKEN value (the RFC sets
 # llm-uservice.HUGGINGFACEHUB_API_TOKEN), else the global ones.

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .findings import POLICY_CONFIG_FILE, POLICY_MODEL_CACHE, POLICY_PVC, POLICY_VOLUME, Finding
 from ..compose.model import Service
 from ..util.quantities import quantity
+from .findings import POLICY_CONFIG_FILE, POLICY_MODEL_CACHE, POLICY_PVC, POLICY_VOLUME, Finding
 from .rules import Policy
 
 

@@ -1,6 +1,7 @@
 """Kubernetes names."""
 import re
 
+
 _DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import yaml
 
-from ..plan.prepare import Prepared
-from ..plan.endpoints import EndpointIndex, Target
 from ..errors import InputError
-from ..yamlout import SAFE_LOADER
+from ..plan.endpoints import EndpointIndex, Target
 from ..plan.findings import (POLICY_CONFIG_FILE, POLICY_MODEL_CACHE, POLICY_PROXY, POLICY_PVC, POLICY_SECRET,
-                       POLICY_VALUE, POLICY_VOLUME)
+                             POLICY_VALUE, POLICY_VOLUME)
 from ..plan.plan import Instance
+from ..plan.prepare import Prepared
+from ..yamlout import SAFE_LOADER
 from .podpolicy import check_pod
 from .records import ObjectIndex, compose_record, workload_record
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+
 POD_KINDS = {"Deployment": ("spec", "template", "spec"), "DaemonSet": ("spec", "template", "spec"),
              "StatefulSet": ("spec", "template", "spec"), "Job": ("spec", "template", "spec"),
              "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"), "Pod": ("spec",)}

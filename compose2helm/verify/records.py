@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..compose import interpolate
+from ..compose.model import ComposeProject, Service, Template, Var
 from ..plan.accelerators import accelerator
 from ..plan.endpoints import HOST, EndpointIndex, companion_port, policy_address
-from ..compose.model import ComposeProject, Service, Template, Var
 from ..plan.privileges import device_paths
 from ..plan.probes import healthcheck_probe
-from ..util.quantities import quantity
 from ..plan.rules import Policy, Rule, split_image
+from ..util.quantities import quantity
+
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
