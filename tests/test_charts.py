@@ -299,7 +299,7 @@ def test_chart_metadata(out):
 def test_lint_is_clean_but_for_the_icon(out):
     for chart in _charts(out):
         messages = lint_chart(chart)
-        assert [m["message"] for m in messages] == ["icon is recommended"], (chart.name, messages)
+        assert [m.message for m in messages] == ["icon is recommended"], (chart.name, messages)
 
 
 def test_chart_version_can_be_opea_latest(tmp_path):
@@ -322,7 +322,7 @@ def test_chart_version_can_be_opea_latest(tmp_path):
         (root / "chatqna" / rel).write_text(text)
     docs = render_chart(root / "chatqna", {"tgi": {"enabled": True}}, "chatqna")
     assert any(d.obj["metadata"]["name"] == "chatqna-tgi" for d in docs)
-    assert any("SemVer" in m["message"] for m in lint_chart(root / "common/tgi"))
+    assert any("SemVer" in m.message for m in lint_chart(root / "common/tgi"))
 
 
 # --- other shapes of examples (the shared corpus) -------------------------------------------------
@@ -340,7 +340,7 @@ def test_other_examples_lint_clean_and_render_their_tests(rel, tmp_path):
     result = convert([CORPUS / rel], tmp_path)
     assert result.ok
     for chart, messages in result.lint.items():
-        assert [m["message"] for m in messages] == ["icon is recommended"], chart
+        assert [m.message for m in messages] == ["icon is recommended"], chart
     umbrella = tmp_path / "helm-charts" / result.plan.chart
     values = yaml.safe_load((umbrella / f"{result.plan.overlay_name}-values.yaml").read_text())
     docs = render_chart(umbrella, values, result.release)

@@ -149,7 +149,7 @@ def test_migrate_lints_each_umbrella_as_written(migrated):
     """Every file's outcome counts the lint of the umbrella it was converted into."""
     from compose2helm.helm.lint import lint_chart
     for chart in ("chatqna", "codegen"):
-        assert [m for m in lint_chart(migrated / "helm-charts" / chart) if m["severity"] == "error"] == []
+        assert [m for m in lint_chart(migrated / "helm-charts" / chart) if m.severity == "error"] == []
 
 
 def test_migrate_reports_umbrella_lint_errors_for_every_file(tmp_path, monkeypatch):
@@ -167,7 +167,7 @@ def test_migrate_reports_umbrella_lint_errors_for_every_file(tmp_path, monkeypat
     def lint(tmp, target):
         with tmp:
             linted.append(target.name)
-            return [{"severity": "error", "path": "Chart.yaml", "message": "broken"}] if target.name == "ex" else []
+            return [helm_lint.LintMessage("error", "Chart.yaml", "broken")] if target.name == "ex" else []
 
     monkeypatch.setattr(helm_lint, "_lint_assembled", lint)
     monkeypatch.setattr(helm_lint, "_LINTED", {})

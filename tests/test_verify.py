@@ -39,8 +39,8 @@ def test_clean_renders_verify(tmp_path, path):
                                     for d in s.unexplained]
     report = verify([path], out=tmp_path)
     assert report.ok
-    assert not [p for p in report.schema if p["severity"] == "error"]
-    assert all(m["severity"] != "error" for m in report.lint)
+    assert not [p for p in report.schema if p.severity == "error"]
+    assert all(m.severity != "error" for m in report.lint)
     assert sum(len(s.explained) for s in report.services) > 0
 
 
@@ -108,13 +108,13 @@ def test_mutations_fail_naming_service_and_field(gaudi, tmp_path, mutate):
     report = verify([GAUDI], manifests=broken, out=out, lint=False)
     assert not report.ok
     unexplained = {(s.service, d.field) for s in report.services for d in s.unexplained}
-    schema = {(p["object"], p["path"]) for p in report.schema if p["severity"] == "error"}
+    schema = {(p.object, p.path) for p in report.schema if p.severity == "error"}
     if fld.startswith("spec."):
         assert any(path == fld for _, path in schema), schema
     else:
         assert (service, fld) in unexplained, unexplained
     if mutate is break_selector:
-        assert any(p["check"] == "selector" and "chatqna-teirerank" in p["object"] for p in report.schema)
+        assert any(p.check == "selector" and "chatqna-teirerank" in p.object for p in report.schema)
 
 
 def test_mutation_by_hand_with_the_cli(gaudi, tmp_path):

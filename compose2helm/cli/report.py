@@ -23,7 +23,7 @@ def convert_json(result: ConvertResult) -> dict[str, Any]:
                       "rule": i.rule.file} for i in plan.instances],
         "generic": plan.generic,
         "findings": [f.as_dict() for f in plan.findings],
-        "lint": result.lint,
+        "lint": {chart: [m.as_dict() for m in msgs] for chart, msgs in result.lint.items()},
         "changed": result.changed,
         "warnings": result.warnings,
         "verification": result.verification.as_dict() if result.verification is not None else None,
@@ -58,8 +58,8 @@ def print_convert(result: ConvertResult, verbose: bool = False) -> None:
         console.print(f"[yellow]warning[/] {w}")
     for chart, msgs in sorted(result.lint.items()):
         for m in msgs:
-            if m["severity"] in ("warning", "error"):
-                console.print(f"[red]lint {m['severity']}[/] {chart}: {m['path']}: {m['message']}")
+            if m.severity in ("warning", "error"):
+                console.print(f"[red]lint {m.severity}[/] {chart}: {m.path}: {m.message}")
     if verbose:
         for f in plan.findings:
             console.print(f"{f.service} {f.key}: {f.action}: {f.detail} [dim]({f.rule})[/]")
@@ -101,16 +101,15 @@ def print_verify(report, *, all_rows: bool = True, console=None) -> None:
             table.add_row(d.field, _short(d.compose), _short(d.kubernetes), verdict, d.rule, style=style)
         console.print(table)
     for m in report.lint:
-        if m["severity"] in ("warning", "error"):
-            colour = "red" if m["severity"] == "error" else "yellow"
-            console.print(f"[{colour}]lint {m['severity']}[/] {m['chart']}: {m['path']}: {m['message']}")
+        if m.severity in ("warning", "error"):
+            colour = "red" if m.severity == "error" else "yellow"
+            console.print(f"[{colour}]lint {m.severity}[/] {m.chart}: {m.path}: {m.message}")
     for p in report.schema:
-        colour = "red" if p["severity"] == "error" else "yellow"
-        console.print(f"[{colour}]{p['check']} {p['severity']}[/] {p['object']} {p['path']}: {p['message']}")
+        colour = "red" if p.severity == "error" else "yellow"
+        console.print(f"[{colour}]{p.check} {p.severity}[/] {p.object} {p.path}: {p.message}")
     explained = sum(len(s.explained) for s in report.services)
     unexplained = sum(len(s.unexplained) for s in report.services)
-    errors = sum(1 for p in report.schema if p["severity"] == "error") + \
-        sum(1 for m in report.lint if m["severity"] == "error")
+    errors = report.errors
     verdict = "[green]verified[/]" if report.ok else "[red]NOT verified[/]"
     console.print(f"{verdict}: {len(report.services)} services, {explained} explained and {unexplained} "
                   f"unexplained differences, {errors} lint/schema errors")

@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..util.scratch import scratch_dir
 from .assemble import assemble, dependencies
 from .engine import load_engine
+
+
+@dataclass(frozen=True)
+class LintMessage:
+    """One message of helm lint; chart names the chart when messages of several are listed together."""
+
+    severity: str      # info | warning | error | unknown
+    path: str
+    message: str
+    chart: str = ""
+
+    def of_chart(self, chart: str) -> "LintMessage":
+        return replace(self, chart=chart)
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"chart": self.chart} if self.chart else {}
+        return {**out, "severity": self.severity, "path": self.path, "message": self.message}
 
 
 def _digest(chart_dir: Path, h: "hashlib._Hash | None" = None, _stack: tuple = ()) -> str:
@@ -42,18 +60,18 @@ def _digest(chart_dir: Path, h: "hashlib._Hash | None" = None, _stack: tuple = (
     return h.hexdigest() if top else ""
 
 
-_LINTED: dict[str, list[dict[str, Any]]] = {}
+_LINTED: dict[str, list[LintMessage]] = {}
 
 
-def lint_chart(chart_dir: Path) -> list[dict[str, Any]]:
-    """helm lint messages ({severity: info|warning|error, path, message}) for one chart.
+def lint_chart(chart_dir: Path) -> list[LintMessage]:
+    """helm lint's messages for one chart.
 
     A chart's lint depends on its files alone, and common charts recur in every conversion of
     a migration: each distinct chart is linted once per process."""
     key = _digest(chart_dir)
     if key not in _LINTED:
         _LINTED[key] = _lint(chart_dir)
-    return [dict(m) for m in _LINTED[key]]
+    return list(_LINTED[key])
 
 
 class Linting:
@@ -62,11 +80,11 @@ class Linting:
     def __init__(self, keys: list[str], running: dict[str, Any]):
         self.keys, self.running = keys, running
 
-    def result(self) -> list[list[dict[str, Any]]]:
+    def result(self) -> list[list[LintMessage]]:
         for key, future in self.running.items():
             _LINTED[key] = future.result()
         self.running = {}
-        return [[dict(m) for m in _LINTED[k]] for k in self.keys]
+        return [list(_LINTED[k]) for k in self.keys]
 
 
 def start_lints(chart_dirs: list[Path]) -> Linting:
@@ -97,17 +115,17 @@ def _lint_copy(chart_dir: Path) -> tuple[Any, Path]:
         raise
 
 
-def _lint(chart_dir: Path) -> list[dict[str, Any]]:
+def _lint(chart_dir: Path) -> list[LintMessage]:
     return _lint_assembled(*_lint_copy(chart_dir))
 
 
-def _lint_assembled(tmp, target: Path) -> list[dict[str, Any]]:
+def _lint_assembled(tmp, target: Path) -> list[LintMessage]:
     helm = load_engine()
     names = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
     with tmp:
         report = helm.lint(str(target))
-    messages = [{"severity": names.get(m.get("severity", 0), "unknown"), "path": m.get("path", ""),
-                 "message": m.get("error", "")} for m in report.get("messages", [])]
-    messages += [{"severity": "error", "path": "", "message": e} for e in report.get("errors", [])
-                 if not any(e == m["message"] for m in messages)]
+    messages = [LintMessage(names.get(m.get("severity", 0), "unknown"), m.get("path", ""), m.get("error", ""))
+                for m in report.get("messages", [])]
+    messages += [LintMessage("error", "", e) for e in report.get("errors", [])
+                 if not any(e == m.message for m in messages)]
     return messages

@@ -9,6 +9,7 @@ from ..chart.charts import CHART_VERSION
 from ..compose.layout import Placement
 from ..errors import InputError, VerificationError
 from ..helm.engine import preload as preload_helm
+from ..helm.lint import LintMessage
 from ..plan.plan import ExamplePlan
 from ..plan.prepare import Prepared, prepare
 from ..plan.rules import RuleSet
@@ -25,7 +26,7 @@ class ConvertResult:
     env_files: list[Path]
     changed: list[str]                                   # output files written (relative to out)
     manifest: str                                        # path of the rendered manifest (relative)
-    lint: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    lint: dict[str, list[LintMessage]] = field(default_factory=dict)   # chart -> helm lint's messages
     warnings: list[str] = field(default_factory=list)
     verification: VerifyReport | None = None             # None when verification was skipped
     gmc: list[str] = field(default_factory=list)         # GMC files written (GMConnector first)
@@ -41,8 +42,8 @@ class ConvertResult:
 
     @property
     def lint_errors(self) -> list[str]:
-        return [f"{chart}: {m['path']}: {m['message']}" for chart, msgs in self.lint.items()
-                for m in msgs if m["severity"] == "error"]
+        return [f"{chart}: {m.path}: {m.message}" for chart, msgs in self.lint.items()
+                for m in msgs if m.severity == "error"]
 
 
 def convert(files: list[Path], out: Path = Path("."), *, variant: str | None = None, **options: Any) -> ConvertResult:

@@ -148,8 +148,8 @@ def _outcome(job: Job, result: Any, root: Path) -> Outcome:
                        job.example)
     v = result.verification
     unexplained = [f"{s.service}: {d.field}" for s in v.services for d in s.unexplained] if v else []
-    errors = result.lint_errors + ([f"{p['object']}: {p['message']}" for p in v.schema
-                                    if p["severity"] == "error"] if v else [])
+    errors = result.lint_errors + ([f"{p.object}: {p.message}" for p in v.schema
+                                    if p.severity == "error"] if v else [])
     placement = result.placement
     reason = "; ".join((unexplained + errors)[:5])
     if result.replaced_by:

@@ -11,21 +11,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from ..chart.charts import RENDERED_KINDS, Dependency, common_chart, dependencies_of, overlay, umbrella_chart
 from ..errors import InputError, VerificationError
 from ..helm.documents import is_test_hook, manifest_text
-from ..helm.lint import Linting, start_lints
+from ..helm.lint import LintMessage, Linting, start_lints
 from ..helm.render import render_chart
 from ..plan.plan import ExamplePlan, Instance, nesting
 from ..plan.prepare import Prepared
 from ..plan.rules import Rule, RuleSet
 from ..util.stamp import unstamped
 from ..verify.check import ServiceReport, VerifyReport, structural, verify_objects
-from ..verify.k8scheck import prepare_schemas
+from ..verify.k8scheck import Problem, prepare_schemas
 from ..yamlout import SAFE_LOADER
 from .output import Staging
 
@@ -51,7 +50,7 @@ class Built:
 
     rels: list[str]
     manifest: str
-    lint: dict[str, list[dict[str, Any]]]
+    lint: dict[str, list[LintMessage]]       # chart -> its messages
     verification: VerifyReport | None
     gmc: list[str]
     gmc_problems: list[str]
@@ -85,7 +84,7 @@ class _Checked:
     """What verification found in one member's rendered overlay."""
 
     services: list[ServiceReport]
-    schema: list[dict[str, Any]]
+    schema: list[Problem]
 
 
 def members_of(prepared: list[Prepared], layout: str) -> list[Member]:
@@ -119,7 +118,7 @@ def convert_umbrella(stage: Staging, members: list[Member], opts: Options) -> No
             m.built.lint = {rel: linted[rel] for rel in mine if rel in linted}
             if opts.verify:
                 m.built.verification = VerifyReport(checks[m].services, schema=checks[m].schema,
-                                                    lint=[{"chart": c, **msg} for c, msgs in sorted(m.built.lint.items())
+                                                    lint=[msg.of_chart(c) for c, msgs in sorted(m.built.lint.items())
                                                           for msg in msgs])
         return
 

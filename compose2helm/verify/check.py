@@ -14,12 +14,14 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
+from ..helm.lint import LintMessage, lint_chart
 from ..plan.endpoints import EndpointIndex, Target
 from ..plan.findings import (POLICY_CONFIG_FILE, POLICY_MODEL_CACHE, POLICY_PROXY, POLICY_PVC, POLICY_SECRET,
                              POLICY_VALUE, POLICY_VOLUME)
 from ..plan.plan import Instance
 from ..plan.prepare import Prepared
 from ..yamlout import SAFE_LOADER
+from .k8scheck import Problem, check_all
 from .podpolicy import check_pod
 from .records import ObjectIndex, compose_record, workload_record
 
@@ -51,18 +53,23 @@ class ServiceReport:
 @dataclass
 class VerifyReport:
     services: list[ServiceReport]
-    lint: list[dict[str, Any]] = field(default_factory=list)     # {chart, severity, path, message}
-    schema: list[dict[str, Any]] = field(default_factory=list)   # k8scheck problems
+    lint: list[LintMessage] = field(default_factory=list)     # each naming its chart
+    schema: list[Problem] = field(default_factory=list)       # schema, selector, reference, name problems
 
     @property
     def ok(self) -> bool:
         return (not any(s.unexplained for s in self.services)
-                and not any(m["severity"] == "error" for m in self.lint)
-                and not any(p["severity"] == "error" for p in self.schema))
+                and not any(m.severity == "error" for m in self.lint)
+                and not any(p.severity == "error" for p in self.schema))
+
+    @property
+    def errors(self) -> int:
+        """Lint and schema errors, counted together."""
+        return sum(1 for p in self.schema if p.severity == "error") + sum(1 for m in self.lint if m.severity == "error")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "services": [s.as_dict() for s in self.services], "lint": self.lint,
-                "schema": self.schema}
+        return {"ok": self.ok, "services": [s.as_dict() for s in self.services],
+                "lint": [m.as_dict() for m in self.lint], "schema": [p.as_dict() for p in self.schema]}
 
 
 def load_manifests(path: Path) -> list[dict[str, Any]]:
@@ -254,25 +261,22 @@ def _explain(fld: str, c: Any, k: Any, sources: dict[str, str], findings, policy
     return None
 
 
-def structural(objects: list[dict[str, Any]], kube_version: str | None) -> list[dict[str, Any]]:
-    from .k8scheck import check_all
+def structural(objects: list[dict[str, Any]], kube_version: str | None) -> list[Problem]:
     try:
-        return [p.as_dict() for p in check_all(objects, kube_version)]
+        return check_all(objects, kube_version)
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
 
-def lint_charts(charts_root: Path, prepared: Prepared) -> list[dict[str, Any]]:
+def lint_charts(charts_root: Path, prepared: Prepared) -> list[LintMessage]:
     """helm lint of the umbrella and the common charts it uses (those present under charts_root)."""
-    from ..helm.lint import lint_chart
     charts = [f"common/{c}" for c in sorted({i.component for i in prepared.plan.components()})]
     charts.append(prepared.plan.chart)
     out = []
     for rel in charts:
         d = charts_root / rel
         if (d / "Chart.yaml").is_file():
-            out += [{"chart": f"helm-charts/{rel}", **m} for m in lint_chart(d)]
+            out += [m.of_chart(f"helm-charts/{rel}") for m in lint_chart(d)]
         else:
-            out.append({"chart": f"helm-charts/{rel}", "severity": "warning", "path": "",
-                        "message": "chart not found: not linted"})
+            out.append(LintMessage("warning", "", "chart not found: not linted", f"helm-charts/{rel}"))
     return out
