@@ -28,11 +28,11 @@ class TemplateOptions:
     output_dir: Path | None = None
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def merge_values(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """Helm's coalescing of user values: maps merge key by key, anything else is replaced."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_values(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -47,12 +47,12 @@ def user_values(opts: TemplateOptions) -> dict[str, Any]:
             raise InputError(f"cannot read values: {' '.join(str(exc).split())}", file=f) from None
         if not isinstance(loaded, dict):
             raise InputError("a values file must be a YAML mapping", file=f)
-        values = _merge(values, loaded)
+        values = merge_values(values, loaded)
     for parse, expressions in ((helm.parse_set_string, opts.set_values),
                                (helm.parse_set_string_values, opts.set_strings)):
         for expression in expressions:
             try:
-                values = _merge(values, parse(expression))
+                values = merge_values(values, parse(expression))
             except helm.HelmError as exc:
                 raise InputError(f"bad --set expression {expression!r}: {' '.join(str(exc).split())}") from None
     return values
