@@ -11,7 +11,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "genaiexamples"
-FIXTURES = REPO / "input-compose"
+FIXTURES = REPO / "input-compose"   # what the committed helm-charts/ and manifests/ are converted from
+EXAMPLES = REPO / "examples"         # the mid-2024 layout files, kept as documented examples
 
 needs_shared = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/genaiexamples is not present")
 

@@ -199,8 +199,8 @@ OUT_SETUPS = {
     "link_common": lambda out, elsewhere, d: _link(out, "helm-charts/common", elsewhere),
     "link_manifests": lambda out, elsewhere, d: _link(out, "manifests", elsewhere),
     "link_manifest_file": lambda out, elsewhere, d: (
-        (out / "manifests/Ex/xeon").mkdir(parents=True),
-        (out / "manifests/Ex/xeon/ex.yaml").symlink_to(elsewhere / "ex.yaml")),
+        (out / "manifests/Ex/cpu").mkdir(parents=True),
+        (out / "manifests/Ex/cpu/ex.yaml").symlink_to(elsewhere / "ex.yaml")),
     "dir_in_place_of_file": lambda out, elsewhere, d: (
         out / "helm-charts/common/nginx/values.yaml").mkdir(parents=True),
     "file_in_place_of_dir": lambda out, elsewhere, d: (out / "manifests").write_text("a file\n"),

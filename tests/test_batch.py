@@ -22,17 +22,17 @@ services:
     image: opea/chatqna:1.2
     ports: ["8888:8888"]
     environment:
-      LLM_SERVER_HOST_IP: tgi
+      LLM_SERVER_HOST_IP: vllm
       LLM_SERVER_PORT: 80
-  tgi:
-    image: ghcr.io/huggingface/text-generation-inference:2.4.0-intel-cpu
+  vllm:
+    image: opea/vllm:1.2
     ports: ["9009:80"]
 """
 # No megaservice: sorted first, so a conversion in turn wrote its overlay before the umbrella had one.
 NO_MEGA = """
 services:
-  tgi:
-    image: ghcr.io/huggingface/text-generation-inference:2.4.0-intel-cpu
+  vllm:
+    image: opea/vllm:1.2
     ports: ["9009:80"]
 """
 
@@ -56,13 +56,13 @@ def test_every_manifest_is_what_its_overlay_gives_with_the_final_umbrella(tmp_pa
     report = migrate(root, tmp_path / "out", jobs=1)
     assert [o.status for o in report.outcomes] == ["verified", "verified"]
     out = tmp_path / "out"
-    for overlay in ("aipc", "xeon"):
+    for overlay in ("aipc", "cpu"):
         committed = (out / "manifests/Ex" / overlay / "ex.yaml").read_text(encoding="utf-8")
         assert unstamped(committed) == _rendered_again(out, "ex", overlay)
     # The umbrella has the megaservice's templates: the overlay without one turns them off.
     assert yaml.safe_load((out / "helm-charts/ex/aipc-values.yaml").read_text())["enabled"] is False
     assert "ex" not in by_kind(manifest_objects(out / "manifests/Ex/aipc/ex.yaml"), "Deployment")
-    assert "ex" in by_kind(manifest_objects(out / "manifests/Ex/xeon/ex.yaml"), "Deployment")
+    assert "ex" in by_kind(manifest_objects(out / "manifests/Ex/cpu/ex.yaml"), "Deployment")
 
 
 def test_a_file_that_does_not_render_leaves_the_others_and_the_umbrella_without_it(tmp_path, monkeypatch):
@@ -78,9 +78,9 @@ def test_a_file_that_does_not_render_leaves_the_others_and_the_umbrella_without_
     monkeypatch.setattr("compose2helm.pipeline.umbrella.render_chart", render_chart)
     first, second = convert_many(sources, tmp_path / "out")
     assert isinstance(first, VerificationError) and "aipc/compose.yaml" in str(first) and "boom" in str(first)
-    assert second.ok and "manifests/Ex/xeon/ex.yaml" in second.changed
+    assert second.ok and "manifests/Ex/cpu/ex.yaml" in second.changed
     chart = tmp_path / "out/helm-charts/ex"
-    assert sorted(p.name for p in chart.glob("*-values.yaml")) == ["xeon-values.yaml"]
+    assert sorted(p.name for p in chart.glob("*-values.yaml")) == ["cpu-values.yaml"]
     assert "aipc" not in (chart / "README.md").read_text() + (chart / "values.yaml").read_text()
     assert not (tmp_path / "out/manifests/Ex/aipc").exists()
 
@@ -90,7 +90,7 @@ def test_each_result_lists_the_files_it_wrote(tmp_path):
     sources = [Source((_write(root, "aipc", NO_MEGA),)), Source((_write(root, "xeon", MEGA),))]
     first, second = convert_many(sources, tmp_path / "out")
     assert "helm-charts/ex/aipc-values.yaml" in first.changed and "helm-charts/ex/aipc-values.yaml" not in second.changed
-    assert "manifests/Ex/xeon/ex.yaml" in second.changed and "manifests/Ex/xeon/ex.yaml" not in first.changed
+    assert "manifests/Ex/cpu/ex.yaml" in second.changed and "manifests/Ex/cpu/ex.yaml" not in first.changed
     assert "helm-charts/ex/Chart.yaml" in first.changed and "helm-charts/ex/Chart.yaml" in second.changed
     again = convert_many(sources, tmp_path / "out")
     assert [r.changed for r in again] == [[], []]

@@ -333,6 +333,7 @@ def _accelerator_wanted(service) -> str | None:
     return None
 
 
+@pytest.mark.slow
 @needs_shared
 def test_corpus_every_family_has_a_rule_and_every_accelerator_its_device():
     generic, missing, accelerated, files = [], [], 0, 0

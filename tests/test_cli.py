@@ -8,10 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import EXAMPLES
 
 
-GAUDI = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
+GAUDI = EXAMPLES / "ChatQnA/docker/gaudi/compose.yaml"
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -26,8 +26,8 @@ def tree(root: Path) -> dict[str, bytes]:
 def test_convert_writes_charts_and_manifests(tmp_path):
     r = run("convert", str(GAUDI), "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "manifests/ChatQnA/gaudi/chatqna.yaml").is_file()
-    assert (tmp_path / "helm-charts/chatqna/gaudi-values.yaml").is_file()
+    assert (tmp_path / "manifests/ChatQnA/gaudi-tgi/chatqna.yaml").is_file()
+    assert (tmp_path / "helm-charts/chatqna/gaudi-tgi-values.yaml").is_file()
     assert (tmp_path / "helm-charts/common/tgi/values.yaml").is_file()
     assert "chatqna" in r.stdout
 
@@ -50,8 +50,9 @@ def test_example_platform_variant_flags(tmp_path):
     r = run("convert", str(src), "--out", str(tmp_path / "out"), "--example", "MyQnA", "--platform", "gaudi2",
             "--variant", "fast")
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "out/manifests/MyQnA/gaudi2-fast/myqna.yaml").is_file()
-    assert (tmp_path / "out/helm-charts/myqna/gaudi2-fast-values.yaml").is_file()
+    # the overlay's name: platform, variant, then the engine the file runs (TGI)
+    assert (tmp_path / "out/manifests/MyQnA/gaudi2-fast-tgi/myqna.yaml").is_file()
+    assert (tmp_path / "out/helm-charts/myqna/gaudi2-fast-tgi-values.yaml").is_file()
 
 
 BAD = {
@@ -140,7 +141,7 @@ def test_a_chart_that_does_not_render_is_exit_1_naming_the_compose_file(tmp_path
     from compose2helm.cli import main as cli
     from compose2helm.errors import InputError
 
-    src = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
+    src = EXAMPLES / "ChatQnA/docker/gaudi/compose.yaml"
     broken = InputError("helm could not render the chart: nil pointer", file="/dev/shm/c2h-render-x/chatqna")
     monkeypatch.setattr("sys.argv", ["compose2helm", "convert", str(src), "--out", str(tmp_path / "out")])
     with mock.patch("compose2helm.pipeline.umbrella.render_chart", side_effect=broken), pytest.raises(SystemExit) as exit_:

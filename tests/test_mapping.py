@@ -299,7 +299,7 @@ def test_file_without_megaservice_and_platform_with_one(tmp_path):
     out = tmp_path / "out"
     convert([base / "gaudi" / "compose.yaml"], out)
     convert([base / "xeon" / "compose.yaml"], out)
-    xeon = by_kind(manifest_objects(out / "manifests/Ex/xeon/ex.yaml"), "Deployment")
+    xeon = by_kind(manifest_objects(out / "manifests/Ex/cpu/ex.yaml"), "Deployment")
     assert set(xeon) == {"ex-thing"}
     gaudi = by_kind(manifest_objects(out / "manifests/Ex/gaudi/ex.yaml"), "Deployment")
     assert set(gaudi) == {"ex"}
@@ -325,7 +325,7 @@ def test_overlay_files_merge_like_compose(tmp_path):
             ports: ["4318:4318"]
     """))
     r = convert([base / "compose.yaml", base / "compose.telemetry.yaml"], tmp_path / "out")
-    assert r.plan.overlay_name == "xeon"
+    assert r.plan.overlay_name == "cpu"   # GenAIInfra calls Xeon cpu
     env = r.plan.megaservice().values.env
     assert env == {"A": "1", "TELEMETRY_ENDPOINT": "http://{{ .Release.Name }}-all-in-one:4318/v1/traces"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPUS, FIXTURES, needs_shared
+from conftest import CORPUS, EXAMPLES, FIXTURES, needs_shared
 
 from compose2helm.pipeline.drift import check
 from compose2helm.pipeline.migrate import discover, migrate
@@ -23,7 +23,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def _tree(tmp_path: Path) -> Path:
     root = tmp_path / "examples"
-    shutil.copytree(FIXTURES / "ChatQnA", root / "ChatQnA")
+    shutil.copytree(EXAMPLES / "ChatQnA", root / "ChatQnA")
     bad = root / "Broken" / "docker" / "xeon"
     bad.mkdir(parents=True)
     (bad / "compose.yaml").write_text("services:\n  app:\n    image: x\n    ports: ['99999:80']\n")
@@ -66,9 +66,9 @@ def test_migrate_accounts_for_every_file(tmp_path):
     assert "ports" in rejected.reason and "\n" not in rejected.reason
     assert not report.ok
     chart = tmp_path / "out/helm-charts/chatqna"
-    assert sorted(p.name for p in chart.glob("*-values.yaml")) == ["gaudi-values.yaml", "xeon-telemetry-values.yaml",
-                                                                     "xeon-values.yaml"]
-    assert (tmp_path / "out/manifests/ChatQnA/xeon-telemetry/chatqna.yaml").is_file()
+    assert sorted(p.name for p in chart.glob("*-values.yaml")) == ["cpu-telemetry-tgi-values.yaml", "cpu-tgi-values.yaml",
+                                                                     "gaudi-tgi-values.yaml"]
+    assert (tmp_path / "out/manifests/ChatQnA/cpu-telemetry-tgi/chatqna.yaml").is_file()
     s = report.summary()
     assert s["files"] == 5 and s["verified"] == 3 and s["rejected"] == 1 and s["skipped"] == 1
 
@@ -98,20 +98,20 @@ def test_migrate_cli_json_and_exit_codes(tmp_path):
 
 def test_check_names_stale_missing_and_extra_files(tmp_path):
     root = tmp_path / "input"
-    shutil.copytree(FIXTURES / "ChatQnA", root / "ChatQnA")
+    shutil.copytree(EXAMPLES / "ChatQnA", root / "ChatQnA")
     out = tmp_path / "repo"
     migrate(root, out)
     assert check(root, out).ok
     values = out / "helm-charts/common/tgi/values.yaml"
     original = values.read_text()
     values.write_text(original.replace("replicaCount: 1", "replicaCount: 3"))
-    (out / "manifests/ChatQnA/gaudi/extra.yaml").write_text("{}\n")
-    (out / "helm-charts/chatqna/xeon-values.yaml").unlink()
+    (out / "manifests/ChatQnA/gaudi-tgi/extra.yaml").write_text("{}\n")
+    (out / "helm-charts/chatqna/cpu-tgi-values.yaml").unlink()
     report = check(root, out)
     assert not report.ok
     assert report.stale == ["helm-charts/common/tgi/values.yaml"]
-    assert report.extra == ["manifests/ChatQnA/gaudi/extra.yaml"]
-    assert "helm-charts/chatqna/xeon-values.yaml" in report.missing
+    assert report.extra == ["manifests/ChatQnA/gaudi-tgi/extra.yaml"]
+    assert "helm-charts/chatqna/cpu-tgi-values.yaml" in report.missing
     assert "-replicaCount: 3" in report.diff and "+replicaCount: 1" in report.diff
     r = run("check", "--root", str(root), "--out", str(out))
     assert r.returncode == 1 and "stale: helm-charts/common/tgi/values.yaml" in r.stdout
@@ -121,7 +121,7 @@ def test_check_names_stale_missing_and_extra_files(tmp_path):
     assert not refused.ok and "edited by hand" in " ".join(o.reason for o in refused.outcomes)
     assert "replicaCount: 3" in values.read_text()
     migrate(root, out, force=True)
-    (out / "manifests/ChatQnA/gaudi/extra.yaml").unlink()
+    (out / "manifests/ChatQnA/gaudi-tgi/extra.yaml").unlink()
     (out / "helm-charts/chatqna/charts").mkdir()
     (out / "helm-charts/chatqna/charts/tgi-0.1.0.tgz").write_bytes(b"x")
     r = run("check", "--root", str(root), "--out", str(out))
@@ -134,6 +134,7 @@ def test_repository_output_is_up_to_date():
     assert report.ok, (report.stale, report.missing, report.extra)
 
 
+@pytest.mark.slow
 @needs_shared
 @pytest.mark.parametrize("tree", ["old", "head"])
 def test_migrate_shared_corpus_accounts_for_every_file(tmp_path, tree):
@@ -146,17 +147,18 @@ def test_migrate_shared_corpus_accounts_for_every_file(tmp_path, tree):
 
 def test_into_examples_writes_kubernetes_files_and_nothing_else(tmp_path):
     root = tmp_path / "GenAIExamples"
-    shutil.copytree(FIXTURES / "ChatQnA", root / "ChatQnA")
+    shutil.copytree(EXAMPLES / "ChatQnA", root / "ChatQnA")
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     report = migrate(root, tmp_path / "out", into_examples=True)
     assert report.ok
     after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     assert {p: after[p] for p in before} == before                    # nothing existing changed
     added = sorted(str(p.relative_to(root)) for p in set(after) - set(before))
+    # GenAIExamples' own layout names the folders after the compose platform, not the overlay
     assert added == ["ChatQnA/kubernetes/chatqna_gaudi.yaml", "ChatQnA/kubernetes/chatqna_xeon.yaml",
                      "ChatQnA/kubernetes/manifests/gaudi/chatqna.yaml", "ChatQnA/kubernetes/manifests/xeon/chatqna.yaml"]
     assert sorted(report.into_examples) == added
     manifest = (root / "ChatQnA/kubernetes/manifests/gaudi/chatqna.yaml").read_text()
-    assert manifest == (tmp_path / "out/manifests/ChatQnA/gaudi/chatqna.yaml").read_text()
+    assert manifest == (tmp_path / "out/manifests/ChatQnA/gaudi-tgi/chatqna.yaml").read_text()
     gmc = yaml.safe_load((root / "ChatQnA/kubernetes/chatqna_xeon.yaml").read_text())
     assert gmc["kind"] == "GMConnector"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FIXTURES
+from conftest import EXAMPLES
 
 from compose2helm.compose import read
 from compose2helm.errors import InputError
@@ -19,7 +19,7 @@ from compose2helm.pipeline.migrate import migrate
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
-    migrate(FIXTURES, out, jobs=1)
+    migrate(EXAMPLES, out, jobs=1)
     return out
 
 
@@ -102,7 +102,7 @@ def test_only_plainly_disabled_dependencies_are_left_out(tmp_path, deps, default
 
 def test_rendered_objects_are_copies(migrated):
     umbrella = migrated / "helm-charts" / "chatqna"
-    values = yaml.safe_load((umbrella / "xeon-values.yaml").read_text(encoding="utf-8"))
+    values = yaml.safe_load((umbrella / "cpu-tgi-values.yaml").read_text(encoding="utf-8"))
     first = render.render_chart(umbrella, values, "chatqna")
     first[0].obj["metadata"]["name"] = "changed"
     assert render.render_chart(umbrella, values, "chatqna")[0].obj["metadata"]["name"] != "changed"

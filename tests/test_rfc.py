@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPUS, FIXTURES, SHARED, needs_shared
+from conftest import CORPUS, EXAMPLES, SHARED, needs_shared
 
 from compose2helm.chart import gmc
 from compose2helm.pipeline.convert import convert
@@ -17,7 +17,7 @@ from compose2helm.plan.prepare import prepare
 
 
 RFC_CHATQNA = Path(__file__).parent / "fixtures/rfc/ChatQnA/docker/gaudi/compose.yaml"
-CODETRANS = FIXTURES / "CodeTrans/docker/xeon/compose.yaml"
+CODETRANS = EXAMPLES / "CodeTrans/docker/xeon/compose.yaml"
 CRD = SHARED / "reference/gmc-crd/gmc.opea.io_gmconnectors.yaml"
 PROGRAM = Path(sys.executable).parent / "compose2helm"
 
@@ -49,6 +49,8 @@ def container(objs, name):
 
 
 def test_rfc_llm_uservice_command(nested):
+    # The RFC writes into manifests/CodeTrans/xeon/, its name for the folder ours calls cpu-tgi.
+    (nested / "manifests/CodeTrans/xeon").mkdir(parents=True, exist_ok=True)
     r = shell("compose2helm template codetrans llm-uservice --set global.HUGGINGFACEHUB_API_TOKEN=${HFTOKEN} "
               "--set tgi.volume=${MODELDIR} --set tgi.LLM_MODEL_ID=${MODELNAME} "
               "> ../../manifests/CodeTrans/xeon/llm.yaml", nested / "helm-charts/common")
@@ -71,7 +73,7 @@ def test_rfc_chatqna_command(nested):
               '  --set global.http_proxy=http://proxy.example:3128 --set global.https_proxy=http://proxy.example:3128 \\\n'
               '  --set llm-uservice.tgi.LLM_MODEL_ID="/data/neural-chat-7b-v3-3" --set llm-uservice.tgi.volume="/mnt/models" \\\n'
               '  --set embedding-usvc.tei.volume="/mnt/models" --set reranking-usvc.teirerank.volume="/mnt/models" \\\n'
-              '  --values chatqna/gaudi-values.yaml --create-namespace', nested / "helm-charts")
+              '  --values chatqna/gaudi-tgi-values.yaml --create-namespace', nested / "helm-charts")
     assert r.returncode == 0, r.stderr
     objs = [o for p in sorted((nested / "helm-charts/test/chatqna").rglob("*.yaml")) for o in objects(p)]
     _, tgi = container(objs, "chatqna-tgi")
@@ -91,13 +93,13 @@ def test_rfc_chatqna_command(nested):
 
 
 def test_nested_layout_keys_and_default_flat(nested, tmp_path):
-    values = yaml.safe_load((nested / "helm-charts/chatqna/gaudi-values.yaml").read_text())
+    values = yaml.safe_load((nested / "helm-charts/chatqna/gaudi-tgi-values.yaml").read_text())
     assert values["llm-uservice"]["tgi"]["enabled"] is True and values["llm-uservice"]["vllm"] == {"enabled": False}
     assert "tgi" not in values and "tei" in values["embedding-usvc"]
     meta = yaml.safe_load((nested / "helm-charts/common/llm-uservice/Chart.yaml").read_text())
     assert [d["name"] for d in meta["dependencies"]] == ["tgi", "vllm"]
     flat = convert([RFC_CHATQNA], tmp_path)
-    values = yaml.safe_load((tmp_path / "helm-charts/chatqna/gaudi-values.yaml").read_text())
+    values = yaml.safe_load((tmp_path / "helm-charts/chatqna/gaudi-tgi-values.yaml").read_text())
     assert "tgi" in values and "tgi" not in values["llm-uservice"]
     assert flat.ok
 
@@ -118,7 +120,7 @@ def test_gmconnector_matches_genaiexamples_and_the_crd(tmp_path, example, platfo
     assert gmc.validate(ours, gmc.crd_schema(CRD)) == []
     services = {s["internalService"]["serviceName"] for s in ours["spec"]["nodes"]["root"]["steps"]}
     for name in services:   # each step's service is in the GMC-style component manifests
-        objs = objects(tmp_path / f"manifests/{example}/{platform}/gmc/{name}.yaml")
+        objs = objects(tmp_path / f"manifests/{example}/{result.plan.overlay_name}/gmc/{name}.yaml")
         assert any(o["kind"] == "Service" and o["metadata"]["name"] == name for o in objs)
         assert not any(o["kind"] == "Pod" for o in objs)                 # no test pods
         _, c = container(objs, name)

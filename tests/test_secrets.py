@@ -44,7 +44,7 @@ services:
 
 def _tree(tmp_path):
     root = tmp_path / "tree"
-    shutil.copytree(REPO / "input-compose", root)
+    shutil.copytree(REPO / "examples", root)
     extra = root / "Planted/docker/xeon"
     extra.mkdir(parents=True)
     (extra / "compose.yaml").write_text(EXTRA)
@@ -67,7 +67,7 @@ def test_no_planted_secret_in_any_generated_file(tmp_path):
              if v in p.read_text(encoding="utf-8")]
     assert leaks == []
     # The values are still wired: each secret lands, empty, in a Secret, and non-secrets carry over.
-    manifest = tmp_path / "out/manifests/Planted/xeon/planted.yaml"
+    manifest = tmp_path / "out/manifests/Planted/cpu/planted.yaml"
     docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
     secret_keys = {k for d in docs if d["kind"] == "Secret" for k in d.get("stringData", {})}
     assert {"OPENAI_API_KEY", "DB_URL", "JWT_SECRET", "ADMIN_PASSWORD", "FALLBACK", "POSTGRES_PASSWORD"} <= secret_keys

@@ -13,7 +13,7 @@ from compose2helm.pipeline.output import generated_files as _files
 from compose2helm.util.stamp import stamp, state
 
 
-CHATQNA = REPO / "input-compose/ChatQnA/docker/gaudi/compose.yaml"
+CHATQNA = REPO / "examples/ChatQnA/docker/gaudi/compose.yaml"
 
 
 def test_stamp_round_trip_in_each_syntax():

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FIXTURES
+from conftest import EXAMPLES
 
 from compose2helm.pipeline.convert import convert
 
 
-GAUDI = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
+GAUDI = EXAMPLES / "ChatQnA/docker/gaudi/compose.yaml"
 HELM = os.environ.get("HELM_BIN") or shutil.which("helm")
 
 
@@ -37,7 +37,7 @@ def docs(text: str) -> list[dict]:
 def test_template_stdout_with_values_and_set_precedence(charts, tmp_path):
     extra = tmp_path / "more.yaml"
     extra.write_text("tgi:\n  LLM_MODEL_ID: from-file\nglobal:\n  http_proxy: http://file:1\n")
-    r = run("template", "rel", "chatqna", "-f", "chatqna/gaudi-values.yaml", "-f", str(extra),
+    r = run("template", "rel", "chatqna", "-f", "chatqna/gaudi-tgi-values.yaml", "-f", str(extra),
             "--set", "tgi.LLM_MODEL_ID=from-set", "--set", "tgi.replicaCount=2", cwd=charts)
     assert r.returncode == 0, r.stderr
     assert "# Source: chatqna/charts/tgi/templates/deployment.yaml" in r.stdout
@@ -51,10 +51,10 @@ def test_template_stdout_with_values_and_set_precedence(charts, tmp_path):
 
 
 def test_set_string_keeps_strings_and_schema_rejects_bad_types(charts):
-    r = run("template", "rel", "chatqna", "-f", "chatqna/gaudi-values.yaml", "--set-string", "tgi.replicaCount=2",
+    r = run("template", "rel", "chatqna", "-f", "chatqna/gaudi-tgi-values.yaml", "--set-string", "tgi.replicaCount=2",
             cwd=charts)
     assert r.returncode == 2 and "replicaCount" in r.stderr
-    r = run("template", "rel", "chatqna", "-f", "chatqna/gaudi-values.yaml", "--set-string",
+    r = run("template", "rel", "chatqna", "-f", "chatqna/gaudi-tgi-values.yaml", "--set-string",
             "tgi.env.FLAG=true", "--skip-tests", cwd=charts)
     assert r.returncode == 0, r.stderr
     objs = docs(r.stdout)
@@ -65,7 +65,7 @@ def test_set_string_keeps_strings_and_schema_rejects_bad_types(charts):
 
 def test_output_dir_writes_template_files(charts, tmp_path):
     r = run("template", "chatqna", "chatqna/", "--output-dir", str(tmp_path / "test"), "--values",
-            "chatqna/gaudi-values.yaml", "--create-namespace", cwd=charts)
+            "chatqna/gaudi-tgi-values.yaml", "--create-namespace", cwd=charts)
     assert r.returncode == 0, r.stderr
     deployment = tmp_path / "test/chatqna/charts/tgi/templates/deployment.yaml"
     assert deployment.is_file()
@@ -81,8 +81,8 @@ def test_dependency_update_fills_charts(charts, tmp_path):
     assert (copy / "chatqna/charts/tgi-0.1.0.tgz").is_file()
     assert (copy / "chatqna/Chart.lock").is_file()
     # with charts/ in place the same render comes out
-    a = run("template", "c", "chatqna", "-f", "chatqna/gaudi-values.yaml", cwd=copy)
-    b = run("template", "c", "chatqna", "-f", "chatqna/gaudi-values.yaml", cwd=charts)
+    a = run("template", "c", "chatqna", "-f", "chatqna/gaudi-tgi-values.yaml", cwd=copy)
+    b = run("template", "c", "chatqna", "-f", "chatqna/gaudi-tgi-values.yaml", cwd=charts)
     assert a.returncode == 0 and a.stdout == b.stdout
 
 
@@ -98,7 +98,7 @@ def test_same_output_as_the_helm_binary(charts, tmp_path):
     copy = tmp_path / "helm-charts"
     shutil.copytree(charts, copy)
     subprocess.run([HELM, "dependency", "update", "chatqna"], cwd=copy, check=True, capture_output=True)
-    args = ["template", "rel", "chatqna", "-f", "chatqna/gaudi-values.yaml", "--set", "tgi.LLM_MODEL_ID=m"]
+    args = ["template", "rel", "chatqna", "-f", "chatqna/gaudi-tgi-values.yaml", "--set", "tgi.LLM_MODEL_ID=m"]
     ours = run(*args, cwd=copy)
     theirs = subprocess.run([HELM, *args], cwd=copy, capture_output=True, text=True)
     key = lambda o: (o["kind"], o["metadata"]["name"])  # noqa: E731

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPUS, FIXTURES, needs_shared
+from conftest import CORPUS, EXAMPLES, needs_shared
 
 from compose2helm.pipeline.convert import convert
 from compose2helm.pipeline.verify import verify
@@ -17,7 +17,7 @@ from compose2helm.plan.prepare import prepare
 from compose2helm.verify.check import load_manifests, verify_objects
 
 
-GAUDI = FIXTURES / "ChatQnA/docker/gaudi/compose.yaml"
+GAUDI = EXAMPLES / "ChatQnA/docker/gaudi/compose.yaml"
 SHARED = ["old/ChatQnA/docker/gaudi/compose.yaml", "old/ChatQnA/docker/xeon/compose.yaml",
           "head/ChatQnA/docker_compose/intel/hpu/gaudi/compose.yaml",
           "head/ChatQnA/docker_compose/intel/cpu/xeon/compose.yaml"]
@@ -30,7 +30,7 @@ def gaudi(tmp_path_factory):
     return out, result
 
 
-@pytest.mark.parametrize("path", [pytest.param(FIXTURES / f, id=f) for f in
+@pytest.mark.parametrize("path", [pytest.param(EXAMPLES / f, id=f) for f in
                                   ("ChatQnA/docker/gaudi/compose.yaml", "ChatQnA/docker/xeon/compose.yaml")]
                          + [pytest.param(CORPUS / f, id=f, marks=needs_shared) for f in SHARED])
 def test_clean_renders_verify(tmp_path, path):
@@ -45,7 +45,7 @@ def test_clean_renders_verify(tmp_path, path):
 
 
 def _objects(out: Path) -> list[dict]:
-    return load_manifests(out / "manifests/ChatQnA/gaudi/chatqna.yaml")
+    return load_manifests(out / "manifests/ChatQnA/gaudi-tgi/chatqna.yaml")
 
 
 def _find(objs, kind, name):

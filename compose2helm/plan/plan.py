@@ -158,10 +158,12 @@ class ExamplePlan:
     findings: list[Finding]
     generic: list[str] = field(default_factory=list)   # services that got a chart built from the service alone
     allowed: list[str] = field(default_factory=list)   # privileges opted in to (privileges.OPT_INS)
+    overlay: str = ""      # the overlay's name, from the policy's naming table (GenAIInfra's names)
 
     @property
     def overlay_name(self) -> str:
-        return f"{self.platform}-{self.variant}" if self.variant else self.platform
+        """<name>-values.yaml and manifests/<Example>/<name>/: e.g. gaudi, cpu-tgi, faqgen-rocm."""
+        return self.overlay or (f"{self.platform}-{self.variant}" if self.variant else self.platform)
 
     def megaservice(self) -> Instance | None:
         return next((i for i in self.instances if i.is_megaservice), None)

@@ -116,7 +116,9 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
         instances.append(Instance(s.name, component[s.name], names[s.name], chosen[s.name], values,
                                   [(k, t) for k, t in ctx.addressed.items() if t != s.name],
                                   accel.profile.name if accel else ""))
-    return ExamplePlan(example, chart, platform, variant, sources, instances, findings, generic, sorted(allow))
+    overlay = policy.overlay_names.name(platform, variant, {i.component for i in instances})
+    return ExamplePlan(example, chart, platform, variant, sources, instances, findings, generic, sorted(allow),
+                       overlay)
 
 
 def _referenced_ports(project: ComposeProject) -> dict[str, list[int]]:

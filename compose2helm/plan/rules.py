@@ -101,6 +101,55 @@ def _any_pattern(patterns: tuple[str, ...]) -> re.Pattern:
 
 
 @dataclass(frozen=True)
+class OverlayNames:
+    """How an overlay (a values file, and the folder of its manifest) is named: GenAIInfra's
+    values-file names, so `-f gaudi-values.yaml` means the same deployment with either chart.
+
+    <prefix words>-<platform>-<other words>-<engine word>: the platform as GenAIInfra calls it,
+    the variant's words in GenAIInfra's places, and the word of the LLM engine the file deploys
+    (the engine words of the file name are dropped: the content says which engine runs)."""
+
+    platforms: dict[str, str] = field(default_factory=dict)   # compose platform -> name
+    prefix_words: tuple[str, ...] = ()                         # variant words put before the platform
+    renamed_words: dict[str, str] = field(default_factory=dict)
+    engines: tuple[tuple[str, str], ...] = ()                  # (component, word), first present wins
+    platform_engines: dict[str, str] = field(default_factory=dict)   # platform -> its default engine (no word)
+
+    def name(self, platform: str, variant: str, components: set[str]) -> str:
+        words = [self.renamed_words.get(w, w) for w in _variant_words(variant, self.renamed_words)]
+        engine_words = {w for _c, w in self.engines if w} | {c for c, _w in self.engines}
+        words = [w for w in words if w not in engine_words]
+        found = next(((c, w) for c, w in self.engines if c in components), None)
+        engine = None if found is None else self._engine_word(platform, *found)
+        if engine is None:   # no engine this table knows: the file's own words stay
+            words = [self.renamed_words.get(w, w) for w in _variant_words(variant, self.renamed_words)]
+            engine = ""
+        prefix = [w for w in words if w in self.prefix_words]
+        rest = [w for w in words if w not in self.prefix_words]
+        parts = prefix + [self.platforms.get(platform, platform)] + rest + ([engine] if engine else [])
+        return "-".join(parts)
+
+    def _engine_word(self, platform: str, component: str, word: str) -> str:
+        default = self.platform_engines.get(platform)
+        if default is None:
+            return word
+        # A platform whose plain file runs another engine names every engine but that one.
+        return "" if component == default else (word or component)
+
+
+def _variant_words(variant: str, renamed: dict[str, str]) -> list[str]:
+    """A variant's words; a renamed phrase of several words (without-rerank) stays one word."""
+    words, rest = [], variant
+    while rest:
+        phrase = next((p for p in sorted(renamed, key=len, reverse=True)
+                       if rest == p or rest.startswith(p + "-")), None)
+        word = phrase or rest.split("-", 1)[0]
+        words.append(word)
+        rest = rest[len(word):].lstrip("-")
+    return words
+
+
+@dataclass(frozen=True)
 class Policy:
     proxies: tuple[str, ...]
     secret_patterns: tuple[str, ...]
@@ -112,6 +161,7 @@ class Policy:
     model_cache_targets: tuple[str, ...]
     accelerators: tuple[AcceleratorProfile, ...]
     endpoint_variables: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    overlay_names: OverlayNames = field(default_factory=lambda: OverlayNames())
     file: str = ""
 
     def is_proxy(self, name: str) -> bool:
@@ -237,7 +287,18 @@ def _policy(data: dict, file: str) -> Policy:
         accelerators=accel,
         endpoint_variables={str(k): (tuple(v["components"]), str(v["url"]))
                             for k, v in (data.get("endpoint_variables") or {}).items()},
+        overlay_names=_overlay_names(data.get("overlay_names") or {}),
         file=file,
+    )
+
+
+def _overlay_names(data: dict) -> OverlayNames:
+    return OverlayNames(
+        platforms={str(k): str(v) for k, v in (data.get("platforms") or {}).items()},
+        prefix_words=_tuple(data, "prefix_words"),
+        renamed_words={str(k): str(v) for k, v in (data.get("renamed_words") or {}).items()},
+        engines=tuple((str(e["component"]), str(e.get("word") or "")) for e in data.get("engines") or ()),
+        platform_engines={str(k): str(v) for k, v in (data.get("platform_engines") or {}).items()},
     )
 
 
