@@ -70,7 +70,7 @@ def compile_package() -> None:
 
 
 def bench_convert(runs: int) -> dict:
-    src = REPO / "input-compose/ChatQnA/docker/gaudi/compose.yaml"
+    src = REPO / "examples/ChatQnA/docker/gaudi/compose.yaml"
     times = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as out:
