@@ -293,6 +293,25 @@ def explain(
             not any(r.status == "rejected" for r in reports))
 
 
+@app.command()
+def graph(
+    files: List[Path] = typer.Argument(..., help="Compose file(s), merged as -f does."),
+    extra: List[Path] = typer.Option([], "-f", "--file", help="More compose files merged on top (repeatable)."),
+    env_file: List[Path] = typer.Option([], "--env-file", help="Env file(s) or set_env.sh read as data "
+                                        "(default: found beside the file, as convert does)."),
+    example: Optional[str] = typer.Option(None, help="Example name (default: from the path)."),
+    platform: Optional[str] = typer.Option(None, help="Platform, e.g. gaudi (default: from the path)."),
+    variant: Optional[str] = typer.Option(None, help="Variant, e.g. tgi (default: from the file name)."),
+    mappings: List[Path] = MAPPINGS_OPTION,
+    strict: bool = STRICT_OPTION,
+    output_format: str = typer.Option("mermaid", "--format", help="mermaid, dot or json."),
+) -> None:
+    """Draw the example: one node per component, one arrow per call the conversion rewrote to a Service."""
+    from ..pipeline.draw import draw
+
+    typer.echo(draw(list(files) + list(extra), output_format, env_files=list(env_file) or None, example=example,
+                    platform=platform, variant=variant, mappings=list(mappings), strict=strict), nl=False)
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)   # click returns Exit codes instead of raising here

@@ -60,6 +60,7 @@ class Rule:
     read_only_root: bool = False   # the image runs with a read-only root filesystem
     writable: tuple[str, ...] = ()     # paths it writes to all the same: emptyDirs there
     generic: bool = False          # built from the service alone: no rule knew the image
+    entry_point: int = 0           # where users come in: the lowest running rank is the entry (0: never)
 
     def matches(self, repository: str, service: str, variables: set[str]) -> bool:
         if not any(fnmatch.fnmatchcase(repository, p) for p in self.images):
@@ -233,6 +234,7 @@ def _rule(data: dict, file: str) -> Rule:
         component=str(data["component"]),
         file=file,
         kind=str(data.get("kind", "component")),
+        entry_point=int(data.get("entry_point", 0)),
         description=str(data.get("description", "")),
         priority=int(data.get("priority", 0)),
         images=_tuple(match, "images"),
