@@ -140,3 +140,22 @@ def test_mermaid_renders_in_mermaids_own_renderer(tmp_path):
         assert r.returncode == 0, r.stderr
         svg = (tmp_path / f"g{i}.svg").read_text()
         assert "Syntax error" not in svg and "LLM_SERVER_HOST_IP" in svg
+
+
+def test_umbrella_readme_carries_each_overlays_diagram_across_conversions(tmp_path):
+    """Converting one file into an umbrella keeps the diagrams of the overlays converted before."""
+    convert([GAUDI], tmp_path)
+    convert([XEON_TGI], tmp_path)
+    readme = (tmp_path / "helm-charts/chatqna/README.md").read_text()
+    for src, overlay in ((GAUDI, "gaudi-values.yaml"), (XEON_TGI, "cpu-tgi-values.yaml")):
+        block = re.search(rf"<!-- diagram of {re.escape(overlay)} -->\n```mermaid\n(.*?)```\n", readme, re.S)
+        assert block and block.group(1) == draw([src]), overlay
+
+
+def test_committed_umbrella_readmes_carry_a_diagram_per_overlay():
+    for chart in sorted((FIXTURES.parent / "helm-charts").iterdir()):
+        if chart.name == "common":
+            continue
+        readme = (chart / "README.md").read_text()
+        overlays = sorted(p.name for p in chart.glob("*-values.yaml"))
+        assert overlays and re.findall(r"<!-- diagram of (\S+) -->", readme) == overlays, chart.name

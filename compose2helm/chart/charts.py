@@ -182,11 +182,13 @@ def dependencies_of(plan: ExamplePlan, nested: dict[str, list[Instance]] | None 
 
 
 def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule | None,
-                   overlays: dict[str, str], chart_version: str = CHART_VERSION) -> dict[str, str]:
+                   overlays: dict[str, str], chart_version: str = CHART_VERSION,
+                   diagrams: dict[str, str] | None = None) -> dict[str, str]:
     """helm-charts/<example>/: Chart.yaml, neutral values.yaml, the megaservice templates, overlays.
 
     deps is every dependency any overlay of the example uses (sorted by values key);
-    overlays maps overlay file name -> the compose file it came from.
+    overlays maps overlay file name -> the compose file it came from; diagrams, overlay file name
+    -> its mermaid diagram (plan/graph.py), embedded in the README.
     """
     name = plan.chart
     deps = sorted(set(deps), key=lambda d: d.key)
@@ -228,6 +230,7 @@ def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule 
     files["README.md"] = _render(
         "umbrella-README.md.j2", name=name, example=plan.example, description=description,
         megaservice=megaservice is not None, overlays=sorted(overlays.items()), overlay=first_overlay,
+        diagrams=sorted((diagrams or {}).items()),
         entries=entries, deps=deps, model_example=_model_example(deps), table=table(vals))
     return files
 

@@ -19,6 +19,7 @@ from ..errors import InputError, VerificationError
 from ..helm.documents import is_test_hook, manifest_text
 from ..helm.lint import LintMessage, Linting, start_lints
 from ..helm.render import render_chart
+from ..plan import graph
 from ..plan.plan import ExamplePlan, Instance, nesting
 from ..plan.prepare import Prepared
 from ..plan.rules import Rule, RuleSet
@@ -124,19 +125,21 @@ def convert_umbrella(stage: Staging, members: list[Member], opts: Options) -> No
 
 
 def _stage(stage: Staging, umbrella: str, live: list[Member],
-           earlier: tuple[set[Dependency], dict[str, str], bool], opts: Options) -> _Staged:
+           earlier: tuple[set[Dependency], dict[str, str], bool, dict[str, str]], opts: Options) -> _Staged:
     """Stage the common charts, the umbrella and the overlays; start linting as each is ready."""
     last = live[-1].prepared    # the umbrella's metadata follows the last file, as if converted in turn
     shared = last.clock         # the stages done once for all are timed on it
     rules = last.rules
-    earlier_deps, earlier_overlays, earlier_megaservice = earlier
+    earlier_deps, earlier_overlays, earlier_megaservice, earlier_diagrams = earlier
     deps, overlays = set(earlier_deps), dict(earlier_overlays)
+    diagrams = {f: text for f, text in earlier_diagrams.items() if f in overlays}
     charts: dict[str, tuple[Rule, bool]] = {}
     charts_of: dict[Member, list[str]] = {}
     for m in live:
         plan = m.prepared.plan
         deps |= set(dependencies_of(plan, m.nested))
         overlays[overlay_file(plan)] = ", ".join(plan.sources)
+        diagrams[overlay_file(plan)] = graph.mermaid(graph.build(plan))
         parents = nested_parents(plan, m.nested)
         own = common_charts(plan, rules, m.nested, opts.layout)
         charts_of[m] = list(own)
@@ -158,7 +161,7 @@ def _stage(stage: Staging, umbrella: str, live: list[Member],
         mega_rule = mega.rule if mega else (rules.by_component("megaservice") if has_mega else None)
         umbrella_files = []
         for rel, text in umbrella_chart(last.plan, sorted(deps, key=lambda d: d.key), mega_rule, overlays,
-                                        opts.chart_version).items():
+                                        opts.chart_version, diagrams).items():
             umbrella_files.append(f"{umbrella}/{rel}")
             stage.write(umbrella_files[-1], text)
         texts = {}
@@ -285,9 +288,9 @@ def _check_gmc(stage: Staging, rel: str, crd: Path) -> list[str]:
     return gmc.validate(yaml.safe_load(stage.files[rel]), gmc.crd_schema(crd))
 
 
-def _existing_umbrella(chart_dir: Path) -> tuple[set[Dependency], dict[str, str], bool]:
-    """Dependencies, overlays and whether there is a megaservice, as earlier conversions of other
-    platforms left the umbrella."""
+def _existing_umbrella(chart_dir: Path) -> tuple[set[Dependency], dict[str, str], bool, dict[str, str]]:
+    """Dependencies, overlays, whether there is a megaservice, and the overlays' diagrams, as earlier
+    conversions of other platforms left the umbrella."""
     deps: set[Dependency] = set()
     overlays: dict[str, str] = {}
     meta_file = chart_dir / "Chart.yaml"
@@ -305,4 +308,9 @@ def _existing_umbrella(chart_dir: Path) -> tuple[set[Dependency], dict[str, str]
         first = unstamped(f.read_text(encoding="utf-8")).split("\n", 1)[0]
         m = re.search(r"values converted from (.+)\.$", first)
         overlays[f.name] = m.group(1) if m else "an earlier conversion"
-    return deps, overlays, (chart_dir / "templates/deployment.yaml").is_file()
+    readme = chart_dir / "README.md"
+    text = unstamped(readme.read_text(encoding="utf-8")) if readme.is_file() else ""
+    # Our own README: each diagram follows a marker naming its overlay (umbrella-README.md.j2).
+    diagrams = {m.group(1): m.group(2) for m in
+                re.finditer(r"<!-- diagram of (\S+) -->\n```mermaid\n(.*?)```\n", text, re.S)}
+    return deps, overlays, (chart_dir / "templates/deployment.yaml").is_file(), diagrams
