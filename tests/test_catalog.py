@@ -99,7 +99,7 @@ CATALOG = [
     ("opea/docsum-react-ui:latest", "ui", (), "react-ui"),
     ("opea/chatqna-conversation-ui:latest", "ui", (), "react-ui"),
     ("opea/nginx:latest", "nginx", (), "nginx"),
-    ("nginx:alpine", "nginx", (), "nginx"),
+    ("registry.example.com/opea/nginx:1.2", "nginx", (), "nginx"),
     # Data stores
     ("redis/redis-stack:7.2.0-v9", "redis-vector-db", (), "redis-vector-db"),
     ("milvusdb/milvus:v2.4.6", "milvus-standalone", (), "milvus"),
@@ -131,6 +131,14 @@ def test_image_maps_to_its_component(image, service, variables, component):
 
 def test_unknown_image_has_no_rule():
     assert RULES.match("example.com/team/something-else:1.0", "x", set()) is None
+
+
+@pytest.mark.parametrize("image", ["nginx:1.27", "nginx:alpine", "bitnami/nginx:1.25", "redis:7.2",
+                                   "library/redis:7", "bitnami/redis:7.2"])
+def test_opea_rules_do_not_claim_every_web_server_or_cache(image):
+    """OPEA's gateway and vector-store charts are for OPEA's images; the official nginx or redis
+    is a web server or cache like any other image: a chart built from its own service."""
+    assert RULES.match(image, "web", set()) is None
 
 
 def test_rules_load_with_unique_dns_component_names():

@@ -207,7 +207,7 @@ def test_ports_good(tmp_path):
     assert s.expose == [3000, 4000, 5000]
 
 
-@pytest.mark.parametrize("port", ["8000-8010:8000-8010", "a:b", "80:", ":80", "0", "70000",
+@pytest.mark.parametrize("port", ["8000-8010:8000-8005", "8010-8000", "a:b", "80:", ":80", "0", "70000",
                                   "80:70000", "1:2:3:4", "80/icmp"])
 def test_ports_bad(tmp_path, port):
     with pytest.raises(InputError) as e:

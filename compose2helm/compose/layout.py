@@ -2,6 +2,8 @@
 
 Old layout:  <Example>/docker/<platform>/compose[_<variant>].yaml
 Head layout: <Example>/docker_compose/<vendor>/<kind>/<platform>/compose[_<variant>].yaml
+Any other place: the example is the compose project's name (top-level `name:`), else the folder
+the file is in, as compose derives its project name; the platform is DEFAULT_PLATFORM.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..util.names import dns_label
+from .read import read_yaml
 
 
 # Overlay files patch a base file (`-f base -f overlay`): compose.telemetry.yaml patches
@@ -18,6 +21,7 @@ from ..util.names import dns_label
 # patches compose.yaml. Their suffix is not a variant of the base.
 OVERLAY_SUFFIXES = (".telemetry", ".monitoring", ".perf")
 OVERLAY_NAMES = OVERLAY_SUFFIXES + ("_remote",)
+DEFAULT_PLATFORM = "default"   # a file outside the GenAIExamples layouts says nothing of its platform
 _COMPOSE = re.compile(r"^(?:docker-)?compose(?P<rest>.*)\.ya?ml$")
 
 
@@ -43,7 +47,9 @@ def variant_of(file_name: str) -> str:
 
 
 def place(path: Path, example: str | None = None, platform: str | None = None,
-          variant: str | None = None) -> Placement:
+          variant: str | None = None, project_name: str | None = None) -> Placement:
+    """Example, platform and variant of a compose file: flags first, then the GenAIExamples
+    layout, then (outside it) the compose project name or folder and DEFAULT_PLATFORM."""
     path = Path(path)
     parts = path.resolve().parts
     example_dir = None
@@ -53,20 +59,34 @@ def place(path: Path, example: str | None = None, platform: str | None = None,
             if i >= 1:
                 example_dir = Path(*parts[:i])
                 break
-    inferred_example = example_dir.name if example_dir else None
-    inferred_platform = path.resolve().parent.name if example_dir else None
+    if example_dir:
+        inferred_example, inferred_platform = example_dir.name, path.resolve().parent.name
+    else:
+        inferred_example, inferred_platform = project_name or path.resolve().parent.name, DEFAULT_PLATFORM
     example = example or inferred_example
     platform = platform or inferred_platform
-    if not example or not platform:
-        raise InputError("cannot tell the example and platform from the path "
-                         "(<Example>/docker/<platform>/compose.yaml or <Example>/docker_compose/.../<platform>/"
-                         "compose.yaml); give --example and --platform", file=path)
     if not dns_label(example):
         raise InputError(f"example name {example!r} has no letters or digits", file=path)
     platform = dns_label(platform)
     variant = dns_label(variant) if variant is not None else variant_of(path.name)
     inside = str(path.resolve().relative_to(example_dir.parent)) if example_dir else path.name
     return Placement(example, platform, variant, example_dir, inside)
+
+
+_NAME = re.compile(r"""^name:[ \t]*(?:"([^"$\n]*)"|'([^'$\n]*)'|([^\s#'"$]+))[ \t]*(?:#.*)?$""", re.M)
+
+
+def project_name(path: Path) -> str | None:
+    """The compose project's own name (top-level `name:`), when the file states it plainly.
+
+    Read before the file is loaded, since the name decides the env files' place in the output;
+    a name built from variables is left to the folder, as the variables are not read yet."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None   # loading the file reports it
+    m = _NAME.search(text)
+    return next((g for g in m.groups() if g), None) if m else None
 
 
 def discover_env_files(path: Path, variant: str, stop: Path | None) -> list[Path]:
@@ -93,13 +113,53 @@ def discover_env_files(path: Path, variant: str, stop: Path | None) -> list[Path
 
 
 def overlay_base(path: Path) -> tuple[Path, str] | None:
-    """(base file, overlay tag) when path is an overlay of another compose file, else None."""
-    name = Path(path).name
-    for marker in OVERLAY_NAMES:
-        stem, ext = name.rsplit(".", 1)
-        if stem.endswith(marker):
-            base = Path(path).with_name(stem[: -len(marker)] + "." + ext)
-            if not base.is_file():
-                base = Path(path).with_name("compose." + ext)
-            return base, marker.strip("._")
-    return None
+    """(base file, overlay tag) when path patches another compose file beside it, else None.
+
+    Told by content, whatever the file's name: a service with neither image nor build, or a
+    depends_on naming a service the file does not define, needs a file that defines it. The base
+    is the sibling the name points to (compose_tgi.telemetry.yaml -> compose_tgi.yaml) when it
+    defines them, else compose.yaml, else the first other sibling that does. A complete file is
+    converted on its own, whatever its name. With no such sibling, the named base is returned
+    (missing or not), so the caller reports the overlay without its base."""
+    path = Path(path)
+    needed = _needed_services(path)
+    if not needed:
+        return None
+    stem, ext = path.name.rsplit(".", 1)
+    marker = next((m for m in OVERLAY_NAMES if stem.endswith(m)), None)
+    named = path.with_name(stem[: -len(marker)] + "." + ext) if marker else None
+    tag = marker.strip("._") if marker else variant_of(path.name)
+    siblings = sorted(p for p in path.parent.glob("*compose*.y*ml") if p != path and _COMPOSE.match(p.name))
+    plain = [p for p in siblings if p.name in ("compose.yaml", "compose.yml")]
+    for candidate in [named] * bool(named) + plain + siblings:
+        if candidate.is_file() and needed <= _defined_services(candidate):
+            return candidate, tag
+    return (named if named and named.is_file() else path.with_name("compose." + ext)), tag
+
+
+def _compose_doc(path: Path) -> dict:
+    try:
+        doc = read_yaml(path)
+    except InputError:
+        return {}   # converting it says what is wrong
+    return doc if isinstance(doc, dict) else {}
+
+
+def _defined_services(path: Path) -> set[str]:
+    services = _compose_doc(path).get("services")
+    return {str(s) for s in services} if isinstance(services, dict) else set()
+
+
+def _needed_services(path: Path) -> set[str]:
+    """Services the file uses but does not complete: patched ones, and depends_on targets."""
+    services = _compose_doc(path).get("services")
+    if not isinstance(services, dict):
+        return set()
+    needed = set()
+    for name, svc in services.items():
+        svc = svc if isinstance(svc, dict) else {}
+        if not svc.get("image") and not svc.get("build") and not svc.get("extends"):
+            needed.add(str(name))
+        deps = svc.get("depends_on") or []
+        needed |= {str(d) for d in (deps if isinstance(deps, (list, dict)) else [])} - {str(s) for s in services}
+    return needed

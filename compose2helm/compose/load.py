@@ -7,6 +7,7 @@ keeping meaning-carrying strings (environment, command, ...) as Templates.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -15,6 +16,14 @@ from .envfile import read_env_file
 from .merge import Loader, merge_service
 from .model import ComposeProject, Service, Template
 from .normalise import Normaliser
+
+
+def compose_project_name(doc: dict, file: Path) -> str:
+    """Compose's project name: the top-level `name`, else the first file's folder, lower-cased
+    to what compose allows (letters, digits, `-` and `_`)."""
+    name = doc.get("name") if isinstance(doc.get("name"), str) and "$" not in doc.get("name") else None
+    name = name or Path(file).resolve().parent.name
+    return re.sub(r"[^a-z0-9_-]", "", name.lower()) or "default"
 
 
 def load_project(files: list[Path], env_files: Iterable[Path] = (),
@@ -50,11 +59,17 @@ def load_project(files: list[Path], env_files: Iterable[Path] = (),
                 services[name], origin[name] = raw, orig[name]
         volumes.update(dict.fromkeys(vols))
 
+    project = compose_project_name(ld.doc(files[0]), files[0])
     model: dict[str, Service] = {}
     for name, raw in services.items():
         if "image" not in raw and "build" not in raw:
             raise InputError("service has neither an image nor a build", origin[name], name, "image")
         model[name] = Normaliser(variables, origin[name], name, warnings).service(raw)
+        if model[name].image is None and model[name].build:
+            # The image `docker compose build` tags: the cluster cannot build it, so it must be pushed.
+            model[name].image = f"{project}-{name}"
+            warnings.append(f"{origin[name]}: service {name!r} is built from source: its image {project}-{name} "
+                            "must be pushed to a registry the cluster pulls from (set its image.repository)")
     for s in model.values():
         for dep in s.depends_on:
             if dep not in model:

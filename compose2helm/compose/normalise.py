@@ -88,11 +88,24 @@ class Normaliser:
         text = self.s(value).strip() if not isinstance(value, int) else str(value)
         if text == "" and allow_empty:
             return None
-        if "-" in text:
-            raise InputError(f"port ranges are not supported: {text!r}", key=key)
         if not text.isdigit() or not 1 <= int(text) <= 65535:
             raise InputError(f"not a port number (1-65535): {text!r}", key=key)
         return int(text)
+
+    def port_range(self, value: Any, key: str, allow_empty: bool = False) -> list[int]:
+        """"3000-3005" as each port of it (Kubernetes has no ranges: one port each), "80" as [80]."""
+        text = self.s(value).strip() if not isinstance(value, int) else str(value)
+        if text == "" and allow_empty:
+            return []
+        first, sep, last = text.partition("-")
+        if not sep:
+            return [self.port(text, key)]
+        low, high = self.port(first, key), self.port(last, key)
+        if high < low:
+            raise InputError(f"port range runs backwards: {text!r}", key=key)
+        if high - low >= 1000:   # a Service of thousands of ports is not what anyone meant
+            raise InputError(f"port range of more than 1000 ports: {text!r}", key=key)
+        return list(range(low, high + 1))
 
     # per-key handlers
 
@@ -106,13 +119,16 @@ class Normaliser:
             setattr(s, key, self.command(v))
         elif key == "environment":
             for k, val in as_map(key, v).items():
+                if not str(k).strip():   # "=value": compose refuses a variable without a name
+                    raise InputError(f"an entry has no variable name: {k}={val}", self.file, self.name,
+                                     "environment")
                 s.environment[str(k)] = None if val is None else self.t(val)
         elif key == "env_file":
             self.env_files(s, v)
         elif key == "ports":
-            s.ports = [self.ports(p) for p in v or []]
+            s.ports = [port for p in v or [] for port in self.ports(p)]
         elif key == "expose":
-            s.expose = [self.port(str(x).split("/")[0], "expose") for x in v or []]
+            s.expose = [port for x in v or [] for port in self.port_range(str(x).split("/")[0], "expose")]
         elif key == "volumes":
             s.volumes = [self.volume(x) for x in v or []]
         elif key == "depends_on":
@@ -178,16 +194,17 @@ class Normaliser:
                 check_required(t, self.vars)
                 s.environment[k] = t
 
-    def ports(self, p: Any) -> Port:
+    def ports(self, p: Any) -> list[Port]:
+        """One port entry: a range ("3000-3005", "9000-9005:3000-3005") is one Port per port."""
         if isinstance(p, dict):
             if p.get("target") is None:
                 raise InputError("a long-form port needs a target", key="ports")
-            return Port(target=self.port(p.get("target"), "ports"),
-                        published=self.port(p.get("published") or "", "ports", allow_empty=True),
-                        protocol=self.s(p.get("protocol") or "tcp").lower(),
-                        host_ip=self.s(p["host_ip"]) if p.get("host_ip") else None)
+            return self._pair(self.port_range(p.get("target"), "ports"),
+                              self.port_range(p.get("published") or "", "ports", allow_empty=True),
+                              self.s(p.get("protocol") or "tcp").lower(),
+                              self.s(p["host_ip"]) if p.get("host_ip") else None, p)
         if isinstance(p, int) and not isinstance(p, bool):
-            return Port(target=self.port(p, "ports"))
+            return [Port(target=self.port(p, "ports"))]
         text = self.s(p)                       # "${NGINX_PORT:-80}:80": interpolate first
         text, _, proto = text.partition("/")
         proto = (proto or "tcp").lower()
@@ -202,11 +219,21 @@ class Normaliser:
             host_ip, parts = parts[0], parts[1:]
         if len(parts) > 2 or (host_ip is not None and len(parts) != 2):
             raise InputError(f"cannot parse port {self.s(p)!r}", key="ports")
-        published = None
+        published: list[int] = []
         if len(parts) == 2:                     # an empty host port only after an IP
-            published = self.port(parts[0], "ports", allow_empty=host_ip is not None)
-        return Port(target=self.port(parts[-1], "ports"), published=published,
-                    protocol=proto, host_ip=host_ip or None)
+            published = self.port_range(parts[0], "ports", allow_empty=host_ip is not None)
+        return self._pair(self.port_range(parts[-1], "ports"), published, proto, host_ip or None, p)
+
+    def _pair(self, targets: list[int], published: list[int], proto: str, host_ip: str | None,
+              entry: Any) -> list[Port]:
+        if published and len(published) != len(targets):
+            if len(targets) == 1:   # a host range for one port: compose picks a free one of them
+                published = []
+            else:
+                raise InputError(f"host and container port ranges differ in length: {self.s(entry)!r}",
+                                 key="ports")
+        return [Port(target=t, published=published[i] if published else None, protocol=proto, host_ip=host_ip)
+                for i, t in enumerate(targets)]
 
     def volume(self, v: Any) -> Volume:
         if isinstance(v, dict):

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import InputError
 from ..yamlout import SAFE_LOADER
 
 
@@ -37,7 +38,11 @@ def split_documents(rendered: dict[str, str]) -> list[Document]:
             if chunk not in _PARSED:
                 if len(_PARSED) >= 20000:
                     _PARSED.clear()
-                _PARSED[chunk] = yaml.load(chunk, Loader=SAFE_LOADER)
+                try:
+                    _PARSED[chunk] = yaml.load(chunk, Loader=SAFE_LOADER)
+                except yaml.YAMLError as exc:   # a template wrote broken YAML: the chart's fault
+                    raise InputError(f"{source} renders text that is not YAML: {' '.join(str(exc).split())}") \
+                        from None
             obj = _PARSED[chunk]
             if not isinstance(obj, dict) or not obj:
                 continue

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..compose.layout import overlay_base, place, variant_of
+from ..compose.layout import overlay_base, place, project_name, variant_of
 from ..errors import InputError, VerificationError
 
 
-_DEPLOYMENT = re.compile(r"^compose[\w.-]*\.ya?ml$")
+_DEPLOYMENT = re.compile(r"^(?:docker-)?compose[\w.-]*\.ya?ml$")
 
 
 @dataclass
@@ -105,11 +105,8 @@ def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
         if not _DEPLOYMENT.match(path.name):
             skipped.append(Outcome(rel, "skipped", "not a deployment file (e.g. an image build file)"))
             continue
-        if not ("docker" in parts[:-1] or "docker_compose" in parts[:-1]):
-            skipped.append(Outcome(rel, "skipped", "not in a <Example>/docker or docker_compose layout"))
-            continue
-        try:
-            example = place(path).example
+        try:   # outside the GenAIExamples layouts, the example is the compose project's name or folder
+            example = place(path, project_name=project_name(path)).example
         except InputError as exc:
             skipped.append(Outcome(rel, "skipped", str(exc)))
             continue
@@ -177,6 +174,8 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
     if not root.is_dir():
         raise InputError("not a directory", file=root)
     found, outcomes = discover(root)
+    if not found:   # a tree with nothing to convert is a mistake on the command line, not a success
+        raise InputError("no compose file to convert under it (compose*.yaml, docker-compose*.yml)", file=root)
     by_example: dict[str, list[Job]] = {}
     for job in found:
         by_example.setdefault(job.example, []).append(job)

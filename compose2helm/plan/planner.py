@@ -5,7 +5,7 @@ import re
 
 from ..compose.model import ComposeProject, Service
 from ..errors import InputError
-from ..util.names import dns_label
+from ..util.names import dns_label, shortened
 from .accelerators import accelerator
 from .endpoints import EndpointIndex, Target
 from .findings import POLICY_ENDPOINT, Finding
@@ -61,9 +61,6 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
     generic: list[str] = []
     umbrella_taken = False
     for s in services:
-        if not s.image:
-            raise InputError("has no image (it is built from source); give it an image to convert it",
-                             file=s.file, service=s.name, key="build" if s.build else "image")
         rule = rules.match(s.image, s.name, referenced_variables(s))
         if rule is not None and rule.kind == "megaservice":
             if not umbrella_taken:
@@ -72,12 +69,11 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
                 continue
             rule = None       # a second megaservice gets a chart of its own
         if rule is None:
-            name = _generic_name(s.image)
+            # A chart built from the service alone is named after the service, as compose names
+            # its container; a name a rule's chart or the umbrella already has gets "-service".
+            name = dns_label(s.name) or _generic_name(s.image)
             if rules.by_component(name) is not None or name == chart:
-                # the image names a known chart (e.g. a second megaservice): name it by service
-                name = dns_label(s.name)
-                if rules.by_component(name) is not None or name == chart:
-                    name = f"{name}-service"
+                name = f"{name}-service"
             rule = generic_rule(s, name)
             generic.append(s.name)
             findings.append(Finding(s.name, "image", "changed",
@@ -86,6 +82,11 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
         chosen[s.name], component[s.name] = rule, rule.component
 
     names = _instance_names(services, component, chart)
+    # Objects are named <release>-<name> (the release defaults to the chart): a Kubernetes name
+    # has at most 63 characters, so a longer name is shortened here, where every reference to it
+    # (values key, Service DNS in other services' addresses) is made from it.
+    room = 63 - len(chart) - 1
+    names = {svc: n if component[svc] == "" else shortened(n, room) for svc, n in names.items()}
     ports = {s.name: _container_ports(s, chosen[s.name]) for s in services}
     for name, extra in _referenced_ports(project).items():
         if not ports[name] or chosen[name].generic:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..compose.layout import Placement, discover_env_files, place
+from ..compose.layout import Placement, discover_env_files, place, project_name
 from ..compose.load import load_project
 from ..compose.model import ComposeProject
 from ..errors import InputError
@@ -44,7 +44,7 @@ def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: 
             raise InputError("is a directory; give a compose file (migrate converts a tree)", file=f)
         if not f.is_file():
             raise InputError("no such file", file=f)
-    placement = place(files[0], example, platform, variant)
+    placement = place(files[0], example, platform, variant, project_name(files[0]))
     if env_files is None:
         env_files = discover_env_files(files[0], placement.variant, placement.example_dir)
     clock = Clock()
