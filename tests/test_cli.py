@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,11 +13,19 @@ from conftest import EXAMPLES
 
 
 GAUDI = EXAMPLES / "ChatQnA/docker/gaudi/compose.yaml"
+COMMAND = Path(sys.executable).parent / "compose2helm"     # the console script pip installed
+# Settings of the caller's terminal that change the output; a test passes them explicitly.
+_TERMINAL_ENV = ("FORCE_COLOR", "NO_COLOR", "COLUMNS", "LINES", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
+                 "COMPOSE2HELM_DEBUG")
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "compose2helm", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The installed command as a user's script or a CI job runs it: a process of its own whose
+    stdout and stderr are pipes, not a terminal."""
+    command = [str(COMMAND)] if COMMAND.is_file() else [sys.executable, "-m", "compose2helm"]
+    environ = {k: v for k, v in os.environ.items() if k not in _TERMINAL_ENV}
+    return subprocess.run(command + list(args), capture_output=True, text=True, cwd=cwd, timeout=300,
+                          env={**environ, **(env or {})})
 
 
 def tree(root: Path) -> dict[str, bytes]:

@@ -1,6 +1,7 @@
 """Command line: a thin typer layer over the library (the pipeline package)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -11,12 +12,12 @@ import typer
 
 from .. import __version__
 from ..errors import InputError, VerificationError
+from .exits import (EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_VERIFY, error_payload, exit_with_error, usage_error,
+                    wants_json)
 
 
 app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Turn docker-compose deployments of OPEA GenAIExamples into Helm charts and manifests.")
-
-EXIT_OK, EXIT_VERIFY, EXIT_INPUT = 0, 1, 2
 
 
 def _version(value: bool) -> None:
@@ -35,14 +36,19 @@ def _chart_version(version: Optional[str]) -> dict:
     return {"chart_version": version} if version else {}
 
 
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"compose2helm: error: {message}", err=True)
-    raise typer.Exit(code)
+def _fail(message: str) -> None:
+    """A usage error found by a command: one line (and JSON with --format json), exit 2."""
+    raise InputError(message)
 
 
-def _check_format(output_format: str, text: str = "text") -> None:
-    if output_format not in (text, "json"):
-        _fail(f"--format must be {text} or json, not {output_format!r}", EXIT_INPUT)
+def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        allowed = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
+        _fail(f"{option} must be {allowed}, not {value!r}")
+
+
+def _check_format(output_format: str) -> None:
+    _check_choice("--format", output_format, ("text", "json"))
 
 
 def _finish(output_format: str, as_json: Callable[[], Any], show: Callable[[], None], ok: bool) -> None:
@@ -98,14 +104,15 @@ def convert(
     allow: List[str] = ALLOW_OPTION,
     force: bool = FORCE_OPTION,
     output_format: str = FORMAT_OPTION,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the verdict line only (and errors)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list every finding and every explained "
                                  "difference."),
 ) -> None:
     """Convert a compose file into common charts, an umbrella chart overlay and rendered manifests."""
     _check_format(output_format)
+    _check_choice("--layout", layout, ("flat", "nested"))
     from ..pipeline.convert import convert as run
-    from .report import convert_json, print_convert
+    from .report import convert_json, level_of, print_convert
 
     result = run(list(files) + list(extra), out, env_files=list(env_file) or None, example=example,
                  platform=platform, variant=variant, release=release, mappings=list(mappings),
@@ -114,7 +121,7 @@ def convert(
                  wait_for_dependencies=wait_for_dependencies,
                  **_chart_version(chart_version))
     _finish(output_format, lambda: convert_json(result),
-            lambda: None if quiet else print_convert(result, verbose=verbose), result.ok)
+            lambda: print_convert(result, level_of(quiet, verbose)), result.ok)
 
 
 @app.command()
@@ -136,18 +143,19 @@ def verify(
     wait_for_dependencies: bool = WAIT_OPTION,
     allow: List[str] = ALLOW_OPTION,
     output_format: str = FORMAT_OPTION,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the verdict only."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the verdict line only (and errors)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list every explained difference."),
 ) -> None:
     """Prove the rendered manifests mean what the compose file means; lint and validate them."""
     _check_format(output_format)
     from ..pipeline.verify import verify as run
-    from .report import print_verify
+    from .report import level_of, print_verify
 
     report = run(list(files) + list(extra), manifests=manifests, out=out, env_files=list(env_file) or None,
                  example=example, platform=platform, variant=variant, release=release, mappings=list(mappings),
                  kube_version=kube_version, lint=not no_lint, strict=strict, allow=list(allow),
                  wait_for_dependencies=wait_for_dependencies)
-    _finish(output_format, report.as_dict, lambda: print_verify(report, all_rows=not quiet), report.ok)
+    _finish(output_format, report.as_dict, lambda: print_verify(report, level_of(quiet, verbose)), report.ok)
 
 
 @app.command()
@@ -162,26 +170,29 @@ def migrate(
                                        "manifests and GMConnector into the tree, where GenAIExamples keeps them "
                                        "(<Ex>/kubernetes/)."),
     layout: str = typer.Option("flat", "--layout", help="flat or nested (the RFC's layout)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Convert in a scratch copy and list the files that "
-                                 "would change under --out."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Convert as the real run would but write nothing: list "
+                                 "the files that would change under --out, reject the files the real run would "
+                                 "(hand-edited output), exit as it would."),
     strict: bool = STRICT_OPTION,
     wait_for_dependencies: bool = WAIT_OPTION,
     allow: List[str] = ALLOW_OPTION,
     force: bool = FORCE_OPTION,
     output_format: str = FORMAT_OPTION,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the summary only."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the summary line only (and errors)."),
 ) -> None:
     """Convert every compose file of a tree: one umbrella chart per example, shared common charts."""
     _check_format(output_format)
+    _check_choice("--layout", layout, ("flat", "nested"))
     from ..pipeline.migrate import migrate as run
-    from .report import migrate_progress, print_migrate
+    from .migrate_report import MigrateProgress, print_migrate
+    from .report import level_of
 
-    with migrate_progress(enabled=output_format == "text" and not quiet) as progress:
+    with MigrateProgress(enabled=output_format == "text" and not quiet) as progress:
         report = run(root, out, jobs=jobs, progress=progress, mappings=list(mappings), kube_version=kube_version,
                      into_examples=into_examples, layout=layout, dry_run=dry_run, strict=strict,
                      force=force, allow=list(allow), wait_for_dependencies=wait_for_dependencies,
                      **_chart_version(chart_version))
-    _finish(output_format, report.as_dict, lambda: print_migrate(report, details=not quiet), report.ok)
+    _finish(output_format, report.as_dict, lambda: print_migrate(report, level_of(quiet, False)), report.ok)
 
 
 @app.command()
@@ -263,12 +274,12 @@ def explain(
     strict: bool = STRICT_OPTION,
     show_summary: bool = typer.Option(False, "--summary", help="Print only the counts: services per rule, "
                                       "generic fallbacks, dropped and changed keys by reason."),
-    output_format: str = typer.Option("table", "--format", help="table or json."),
+    output_format: str = FORMAT_OPTION,
 ) -> None:
     """Per service, the rule that matched and, per compose key, whether it was carried, changed or dropped."""
-    if output_format == "text":
-        output_format = "table"
-    _check_format(output_format, "table")
+    if output_format == "table":    # its name before the commands agreed on text
+        output_format = "text"
+    _check_format(output_format)
     from ..pipeline.explain import as_dict, explain_files, explain_tree
     from ..plan.rules import load_rules
     from .explain_report import print_explain
@@ -279,7 +290,7 @@ def explain(
                 "--variant": variant}
     given = [name for name, value in per_file.items() if value]
     if given and not files:
-        _fail(f"{', '.join(given)} apply to compose files, not to directories", EXIT_INPUT)
+        _fail(f"{', '.join(given)} apply to compose files, not to directories")
     rules = load_rules(list(mappings))
     reports = []
     if files:
@@ -312,37 +323,36 @@ def graph(
     typer.echo(draw(list(files) + list(extra), output_format, env_files=list(env_file) or None, example=example,
                     platform=platform, variant=variant, mappings=list(mappings), strict=strict), nl=False)
 
-def main() -> None:
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
+    as_json = wants_json(args)
     try:
-        code = app(standalone_mode=False)   # click returns Exit codes instead of raising here
+        if not args:   # no command: the help, on stderr, and the usage error's code
+            with contextlib.redirect_stdout(sys.stderr):
+                app(args=["--help"], prog_name="compose2helm", standalone_mode=False)
+            sys.exit(EXIT_INPUT)
+        code = app(args=args, prog_name="compose2helm", standalone_mode=False)   # Exit codes come back
         sys.exit(code if isinstance(code, int) else EXIT_OK)
     except InputError as exc:
-        _print_error(str(exc))
-        sys.exit(EXIT_INPUT)
+        exit_with_error(str(exc), exc.as_dict(), EXIT_INPUT, as_json)
     except VerificationError as exc:
-        _print_error(" ".join(str(exc).split()))
-        sys.exit(EXIT_VERIFY)
+        exit_with_error(" ".join(str(exc).split()), error_payload(str(exc)), EXIT_VERIFY, as_json)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (typer.BadParameter, typer.Abort) as exc:   # pragma: no cover - click handles most
-        _print_error(str(exc))
-        sys.exit(EXIT_INPUT)
+    except typer.Abort:
+        exit_with_error("aborted", error_payload("aborted"), EXIT_INPUT, as_json)
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback, unless debugging
-        import click
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(EXIT_INPUT)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(EXIT_INPUT)
+        usage = usage_error(exc)
+        if usage is not None:
+            if usage:
+                exit_with_error(usage, error_payload(usage), EXIT_INPUT, as_json)
+            sys.exit(EXIT_INPUT)    # a group named without its command: its help is printed
         if os.environ.get("COMPOSE2HELM_DEBUG"):
             raise
-        _print_error(f"internal error ({type(exc).__name__}): {' '.join(str(exc).split())} "
-                     "(set COMPOSE2HELM_DEBUG=1 for details)")
-        sys.exit(EXIT_VERIFY)
-
-
-def _print_error(message: str) -> None:
-    print(f"compose2helm: error: {message}", file=sys.stderr)
+        message = f"internal error ({type(exc).__name__}): {' '.join(str(exc).split())}"
+        exit_with_error(f"{message} (set COMPOSE2HELM_DEBUG=1 for details)", error_payload(message), EXIT_INTERNAL,
+                        as_json)
 
 
 def run() -> None:

@@ -1,11 +1,26 @@
-"""Human and machine reports of what a conversion did."""
+"""Human and machine reports of what a conversion did (convert, verify, check).
+
+Reports go to stdout, warnings to stderr; each ends with its verdict line, which is all that -q
+prints. On a terminal tables, elsewhere one line per service, finding or difference (console.py).
+"""
 from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..pipeline.convert import ConvertResult
+from .console import Cell, Printer
+
+
+if TYPE_CHECKING:   # the stages load with the command that runs them
+    from ..pipeline.convert import ConvertResult
+
+
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+
+
+def level_of(quiet: bool, verbose: bool) -> int:
+    return QUIET if quiet else VERBOSE if verbose else NORMAL
 
 
 def convert_json(result: ConvertResult) -> dict[str, Any]:
@@ -32,153 +47,129 @@ def convert_json(result: ConvertResult) -> dict[str, Any]:
     }
 
 
-def print_convert(result: ConvertResult, verbose: bool = False) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def print_warnings(warnings: list[str]) -> None:
+    """Warnings on stderr, for the commands whose report (stdout) has no line for them."""
+    if warnings:
+        err = Printer(err=True)
+        for w in warnings:
+            err.line(("warning", "yellow"), f": {w}")
 
-    console = Console(stderr=False, highlight=False)
+
+def print_convert(result: ConvertResult, level: int = NORMAL) -> None:
+    out = Printer()
+    if level == QUIET:
+        out.line(*_convert_verdict(result))
+        return
     plan = result.plan
-    table = Table(title=f"{plan.example} on {plan.overlay_name} -> helm-charts/{plan.chart}", title_justify="left")
-    for col in ("service", "chart", "values key", "rule", "changed", "dropped"):
-        table.add_column(col)
     per = Counter((f.service, f.action) for f in plan.findings)
-    for i in plan.instances:
-        table.add_row(i.service, i.component or f"{plan.chart} (umbrella)", i.name if i.component else "(top level)",
-                      i.rule.file, str(per[(i.service, "changed")] + per[(i.service, "added")]),
-                      str(per[(i.service, "dropped")]))
-    console.print(table)
+    rows = [[i.service, i.component or f"{plan.chart} (umbrella)", i.name if i.component else "(top level)",
+             i.rule.file, str(per[(i.service, "changed")] + per[(i.service, "added")]),
+             str(per[(i.service, "dropped")])] for i in plan.instances]
+    out.table(f"{plan.example} on {plan.overlay_name} -> helm-charts/{plan.chart}",
+              ("service", "chart", "values key", "rule", "changed", "dropped"), rows,
+              lambda r: f"{r[0]}: chart {r[1]}, values key {r[2]}, rule {r[3]}, {r[4]} changed, {r[5]} dropped")
     if result.env_files:
-        console.print("env files: " + ", ".join(str(p) for p in result.env_files))
+        out.line("env files: " + ", ".join(str(p) for p in result.env_files))
     if plan.generic:
-        console.print(f"[yellow]no mapping rule for {', '.join(plan.generic)}: charts built from the service[/]")
+        out.line((f"no mapping rule for {', '.join(plan.generic)}: charts built from the service", "yellow"))
     for f in plan.findings:
         if f.action == "unresolved":
-            console.print(f"[yellow]unresolved[/] {f.service} {f.key}: {f.detail}")
+            out.line(("unresolved", "yellow"), f" {f.service} {f.key}: {f.detail}")
     for w in result.warnings:
-        console.print(f"[yellow]warning[/] {w}")
+        out.line(("warning", "yellow"), f": {w}")
     for chart, msgs in sorted(result.lint.items()):
         for m in msgs:
             if m.severity in ("warning", "error"):
-                console.print(f"[red]lint {m.severity}[/] {chart}: {m.path}: {m.message}")
-    if verbose:
+                out.line((f"lint {m.severity}", "red"), f" {chart}: {m.path}: {m.message}")
+    if level == VERBOSE:
         for f in plan.findings:
-            console.print(f"{f.service} {f.key}: {f.action}: {f.detail} [dim]({f.rule})[/]")
+            out.line(f"{f.service} {f.key}: {f.action}: {f.detail} ", (f"({f.rule})", "dim"))
     if result.dry_run:
         for rel in result.changed:
-            console.print(f"would write {rel}")
-        console.print(f"dry run: {len(result.changed)} file(s) would be written; nothing was")
+            out.line(f"would write {rel}")
+        out.line(f"dry run: {len(result.changed)} file(s) would be written; nothing was")
     else:
-        console.print(f"{len(result.changed)} file(s) written; manifests: {result.manifest}")
+        out.line(f"{len(result.changed)} file(s) written; manifests: {result.manifest}")
     if result.gmc:
-        console.print(f"GMC: {result.gmc[0]} and {len(result.gmc) - 1} component manifest(s)")
+        out.line(f"GMC: {result.gmc[0]} and {len(result.gmc) - 1} component manifest(s)")
     for problem in result.gmc_problems:
-        console.print(f"[red]GMConnector schema error[/] {problem}")
+        out.line(("GMConnector schema error", "red"), f" {problem}")
     if result.verification is not None:
-        print_verify(result.verification, all_rows=verbose, console=console)
+        print_verify(result.verification, level, out=out, verdict=False)
+    out.line(*_convert_verdict(result))
 
 
-def _short(value: Any, width: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _convert_verdict(result: ConvertResult) -> list[Cell]:
+    v = result.verification
+    errors = len(result.lint_errors) + len(result.gmc_problems) + (v.errors if v else 0)
+    if v is None:
+        word = ("converted, not verified", "yellow") if result.ok else ("NOT converted cleanly", "red")
+        return [word, f": {len(result.plan.instances)} services, {errors} lint errors"]
+    return _verdict(result.ok, v, errors)
 
 
-def print_verify(report, *, all_rows: bool = True, console=None) -> None:
-    """A table per service (field, compose, kubernetes, verdict, rule), then lint and schema."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console(highlight=False)
-    for s in report.services:
-        rows = [(d, "unexplained") for d in s.unexplained] + ([(d, "explained") for d in s.explained]
-                                                              if all_rows else [])
-        if not rows:
-            continue
-        table = Table(title=f"{s.service} -> {s.workload}", title_justify="left")
-        for col in ("field", "compose", "kubernetes", "verdict", "rule"):
-            table.add_column(col, overflow="fold")
-        for d, verdict in rows:
-            style = "red" if verdict == "unexplained" else ""
-            table.add_row(d.field, _short(d.compose), _short(d.kubernetes), verdict, d.rule, style=style)
-        console.print(table)
-    for m in report.lint:
-        if m.severity in ("warning", "error"):
-            colour = "red" if m.severity == "error" else "yellow"
-            console.print(f"[{colour}]lint {m.severity}[/] {m.chart}: {m.path}: {m.message}")
-    for p in report.schema:
-        colour = "red" if p.severity == "error" else "yellow"
-        console.print(f"[{colour}]{p.check} {p.severity}[/] {p.object} {p.path}: {p.message}")
+def _verdict(ok: bool, report, errors: int) -> list[Cell]:
     explained = sum(len(s.explained) for s in report.services)
     unexplained = sum(len(s.unexplained) for s in report.services)
-    errors = report.errors
-    verdict = "[green]verified[/]" if report.ok else "[red]NOT verified[/]"
-    console.print(f"{verdict}: {len(report.services)} services, {explained} explained and {unexplained} "
-                  f"unexplained differences, {errors} lint/schema errors")
+    word = ("verified", "green") if ok else ("NOT verified", "red")
+    return [word, f": {len(report.services)} services, {explained} explained and {unexplained} unexplained "
+            f"differences, {errors} lint/schema errors"]
 
 
-class migrate_progress:
-    """A rich progress bar over the files of a migration (a no-op when disabled or not a terminal)."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._progress = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), transient=True)
-        self._progress.__enter__()
-        self._task = self._progress.add_task("migrating", total=None)
-
-        def advance(outcome) -> None:
-            self._progress.update(self._task, advance=1, description=f"{outcome.status:10} {outcome.file}")
-        return advance
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
+def _short(value: Any, width: int | None = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
-def print_migrate(report, details: bool = True) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def print_verify(report, level: int = NORMAL, *, out: Printer | None = None, verdict: bool = True) -> None:
+    """Unexplained differences (every difference with -v): a table per service on a terminal, a
+    line per difference elsewhere (values whole); then lint and schema messages, then the verdict."""
+    out = out or Printer()
+    warnings = getattr(report, "warnings", [])
+    if level == QUIET:
+        if verdict:   # a warning says what the verdict is worth: it stays on the line
+            out.line(*_verdict(report.ok, report, report.errors), *[f"; warning: {w}" for w in warnings])
+        return
+    manifest = getattr(report, "manifest", "")
+    if manifest:
+        out.line(f"compared {', '.join(report.sources)} with {manifest}")
+    for w in warnings:
+        out.line(("warning", "yellow"), f": {w}")
+    width = 60 if out.rich else None
+    for s in report.services:
+        rows = [(d, "unexplained") for d in s.unexplained] + \
+            ([(d, "explained") for d in s.explained] if level == VERBOSE else [])
+        if not rows:
+            continue
+        cells = [[d.field, _short(d.compose, width), _short(d.kubernetes, width),
+                  (verdict_, "red" if verdict_ == "unexplained" else ""), d.rule] for d, verdict_ in rows]
+        out.table(f"{s.service} -> {s.workload}" if out.rich else "", ("field", "compose", "kubernetes", "verdict", "rule"), cells,
+                  lambda r, s=s: f"{r[3]}: {s.service} -> {s.workload}: {r[0]}: compose {r[1]}, kubernetes {r[2]}"
+                                 + (f" ({r[4]})" if r[4] else ""))
+    for m in report.lint:
+        if m.severity in ("warning", "error"):
+            out.line((f"lint {m.severity}", "red" if m.severity == "error" else "yellow"),
+                     f" {m.chart}: {m.path}: {m.message}")
+    for p in report.schema:
+        out.line((f"{p.check} {p.severity}", "red" if p.severity == "error" else "yellow"),
+                 f" {p.object} {p.path}: {p.message}")
+    if verdict:
+        out.line(*_verdict(report.ok, report, report.errors))
 
-    console = Console(highlight=False)
-    if details:
-        table = Table(title=f"migrate {report.root}", title_justify="left")
-        for col in ("file", "status", "overlay", "services", "unexplained", "reason"):
-            table.add_column(col, overflow="fold")
-        colours = {"verified": "green", "unverified": "yellow", "rejected": "red", "skipped": "dim"}
-        for o in report.outcomes:
-            table.add_row(o.file, f"[{colours[o.status]}]{o.status}[/]", o.overlay, str(o.services or ""),
-                          str(o.unexplained or ""), o.reason)
-        console.print(table)
-    if report.into_examples:
-        console.print(f"{len(report.into_examples)} file(s) written into {report.root}")
-    if report.would_change is not None:
-        for rel in report.would_change:
-            console.print(f"would write {rel}")
-        console.print(f"dry run: {len(report.would_change)} file(s) would be written; nothing was")
-    s = report.summary()
-    summary = Table(title="summary", title_justify="left")
-    for key in s:
-        summary.add_column(key)
-    summary.add_row(*[str(v) for v in s.values()])
-    console.print(summary)
 
-
-def print_check(report) -> None:
+def print_check(report, level: int = NORMAL) -> None:
     import sys
-    if report.diff:
-        sys.stdout.write(report.diff)
-    for label, files in (("stale", report.stale), ("missing", report.missing), ("extra", report.extra)):
-        for f in files:
-            print(f"{label}: {f}")
+    out = Printer()
+    if level != QUIET:
+        if report.diff:
+            sys.stdout.write(report.diff)
+        for label, files in (("stale", report.stale), ("missing", report.missing), ("extra", report.extra)):
+            for f in files:
+                out.line(f"{label}: {f}")
     m = report.migration
     if m is not None and not m.ok:
-        for o in m.outcomes:
-            if o.status in ("unverified", "rejected"):
-                print(f"warning: {o.file}: {o.status}: {o.reason}", file=sys.stderr)
-    print("up to date" if report.ok else
-          f"out of date: {len(report.stale)} stale, {len(report.missing)} missing, {len(report.extra)} extra")
+        print_warnings([f"{o.file}: {o.status}: {o.reason}" for o in m.outcomes
+                        if o.status in ("unverified", "rejected")])
+    out.line(("up to date", "green") if report.ok else
+             ("out of date", "red"), "" if report.ok else
+             f": {len(report.stale)} stale, {len(report.missing)} missing, {len(report.extra)} extra")

@@ -183,6 +183,33 @@ def read_yaml(path: Path) -> Any:
     try:
         return _construct(_YamlLoader, text)
     except yaml.YAMLError as e:
-        raise InputError(f"invalid YAML: {' '.join(str(e).split())}", file=path) from None
+        raise yaml_error(e, path) from None
     except RecursionError:
         raise InputError("invalid YAML: structure nested too deeply", file=path) from None
+
+
+def yaml_error(e: yaml.YAMLError, path: Path) -> InputError:
+    """PyYAML's error as `FILE:LINE:COL: invalid YAML: problem (context from line L, column C)`.
+
+    PyYAML's own text quotes the source as "<unicode string>" and prints the offending line with a
+    caret under it, which a one-line message squashes into the sentence; the marks say it better."""
+    problem = getattr(e, "problem", None)
+    mark = getattr(e, "problem_mark", None)
+    if not problem:
+        return InputError(f"invalid YAML: {' '.join(str(e).split())}", file=path)
+    text = problem
+    context, context_mark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context:
+        here = mark is not None and context_mark is not None and \
+            (context_mark.line, context_mark.column) == (mark.line, mark.column)
+        where = f" from line {context_mark.line + 1}, column {context_mark.column + 1}" \
+            if context_mark is not None and not here else ""
+        # "while scanning a quoted scalar" qualifies the problem; "expected a single document in
+        # the stream" is the first half of a sentence the problem ("but found ...") ends
+        text = f"{problem} ({context}{where})" if context.startswith("while") else f"{context}, {problem}"
+    if getattr(e, "note", None):
+        text += f"; {e.note}"
+    if mark is None:
+        mark = context_mark
+    return InputError(f"invalid YAML: {text}", file=path, line=mark.line + 1 if mark else None,
+                      column=mark.column + 1 if mark else None)

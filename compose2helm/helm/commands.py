@@ -109,8 +109,18 @@ def write_output_dir(docs: list[Document], output_dir: Path) -> list[Path]:
 
 
 def run_helm_binary(helm_bin: str, opts: TemplateOptions, create_namespace: bool) -> subprocess.CompletedProcess:
-    """The same command through a helm binary (HELM_BIN / --helm-bin)."""
-    cmd = [helm_bin, "template", opts.release, str(opts.chart), "--namespace", opts.namespace]
+    """The same command through a helm binary (HELM_BIN / --helm-bin). A chart whose file://
+    dependencies are not in charts/ is rendered from a scratch copy that has them, as render()
+    does, so a fresh checkout renders without a `dependency update` first."""
+    chart = Path(opts.chart)
+    if not (chart / "Chart.yaml").is_file() or not _missing_dependencies(chart):
+        return _run_helm(helm_bin, opts, chart, create_namespace)
+    with scratch_dir("c2h-template-") as tmp:
+        return _run_helm(helm_bin, opts, assemble(chart, Path(tmp) / chart.resolve().name), create_namespace)
+
+
+def _run_helm(helm_bin: str, opts: TemplateOptions, chart: Path, create_namespace: bool) -> subprocess.CompletedProcess:
+    cmd = [helm_bin, "template", opts.release, str(chart), "--namespace", opts.namespace]
     for f in opts.values_files:
         cmd += ["--values", str(f)]
     for s in opts.set_values:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -122,15 +123,17 @@ def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
     return jobs, skipped
 
 
-def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]) -> list[Outcome]:
-    """The files of one example, converted together: they share its umbrella chart."""
+def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]) -> tuple[list[Outcome], list[str]]:
+    """The files of one example, converted together: they share its umbrella chart. Returns
+    their outcomes and the output files they wrote (with dry_run: would write)."""
     from .convert import Source, convert_many
 
     try:
         results = convert_many([Source(tuple(job.files), job.variant) for job in jobs], out, **options)
     except Exception as exc:  # noqa: BLE001 - one example's failure must not stop the tree
         results = [exc] * len(jobs)
-    return [_outcome(job, result, root) for job, result in zip(jobs, results)]
+    changed = sorted({rel for r in results if not isinstance(r, Exception) for rel in r.changed})
+    return [_outcome(job, result, root) for job, result in zip(jobs, results)], changed
 
 
 def _outcome(job: Job, result: Any, root: Path) -> Outcome:
@@ -164,32 +167,70 @@ def _outcome(job: Job, result: Any, root: Path) -> Outcome:
         result.plan.chart, result.plan.platform, result.plan.variant, result.timings)
 
 
+class _Progress:
+    """The caller's progress reporter, called from this process's thread and the worker pool's
+    (each worker's example reports as it ends), one call at a time. Its optional methods:
+    begin(total) once the files are counted, example(name, files) when this process starts on
+    an example; the reporter itself is called with each file's Outcome."""
+
+    def __init__(self, progress: Callable[[Outcome], None] | None):
+        self.progress = progress
+        self.lock = threading.Lock()
+
+    def _call(self, name: str, *args: Any) -> None:
+        method = getattr(self.progress, name, None)
+        if method is not None:
+            with self.lock:
+                method(*args)
+
+    def begin(self, total: int) -> None:
+        self._call("begin", total)
+
+    def example(self, name: str, files: int) -> None:
+        self._call("example", name, files)
+
+    def done(self, outcomes: list[Outcome]) -> None:
+        if self.progress is not None:
+            with self.lock:
+                for o in outcomes:
+                    self.progress(o)
+
+    def worker_done(self, future: Future) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self.done(future.result()[0])
+
+
 def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome], None] | None = None,
             into_examples: bool = False, dry_run: bool = False, **options: Any) -> MigrateReport:
+    """Convert every compose file under root into out. progress (see _Progress) hears of every
+    file as its example ends. dry_run converts as the real run would, against out as it is, and
+    writes nothing: files the real run would refuse (hand edits) reject their example's files the
+    same way, and report.would_change lists the files it would write (into_examples is not run)."""
     root, out = Path(root), Path(out)
-    if dry_run:
-        return _dry_run(root, out, jobs=jobs, progress=progress, **options)
-    if into_examples:
+    if into_examples and not dry_run:
         options["gmc"] = True
     if not root.is_dir():
         raise InputError("not a directory", file=root)
+    options = {**options, "dry_run": dry_run}
     found, outcomes = discover(root)
     if not found:   # a tree with nothing to convert is a mistake on the command line, not a success
         raise InputError("no compose file to convert under it (compose*.yaml, docker-compose*.yml)", file=root)
+    tell = _Progress(progress)
+    tell.begin(len(found) + len(outcomes))   # every file counted before any is converted
+    tell.done(outcomes)
     by_example: dict[str, list[Job]] = {}
     for job in found:
         by_example.setdefault(job.example, []).append(job)
-    for o in outcomes:
-        if progress:
-            progress(o)
     groups = [by_example[k] for k in sorted(by_example)]
     workers = min(jobs, len(groups), os.cpu_count() or 1)
+    changed: set[str] = set()
     if workers <= 1:
         for group in groups:
-            for outcome in _run_example(group, root, out, options):
-                outcomes.append(outcome)
-                if progress:
-                    progress(outcome)
+            tell.example(group[0].example, len(group))
+            done, files = _run_example(group, root, out, options)
+            tell.done(done)
+            outcomes += done
+            changed.update(files)
     else:
         # The example with the most files (its files convert one after the other) runs in this
         # process, the others in workers - 1 more, largest first.
@@ -198,34 +239,22 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
         # The submits start every worker, before this process loads the engine for its own example.
         with ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {i: pool.submit(_run_example, groups[i], root, out, options) for i in order[1:]}
-            results = {order[0]: _run_example(groups[order[0]], root, out, options)}
+            for future in futures.values():
+                future.add_done_callback(tell.worker_done)
+            main = groups[order[0]]
+            tell.example(main[0].example, len(main))
+            results = {order[0]: _run_example(main, root, out, options)}
+            tell.done(results[order[0]][0])
             for i in range(len(groups)):
-                for outcome in results[i] if i in results else futures[i].result():
-                    outcomes.append(outcome)
-                    if progress:
-                        progress(outcome)
+                done, files = results[i] if i in results else futures[i].result()
+                outcomes += done
+                changed.update(files)
     outcomes.sort(key=lambda o: o.file)
     report = MigrateReport(str(root), outcomes)
-    if into_examples:
+    if dry_run:
+        report.would_change = sorted(changed)
+    elif into_examples:
         report.into_examples = write_into_examples(report, root, out, force=options.get("force", False))
-    return report
-
-
-def _dry_run(root: Path, out: Path, **kwargs: Any) -> MigrateReport:
-    """Migrate into a scratch copy of the output's charts; report what would change in out."""
-    import shutil
-
-    from ..util.scratch import scratch_dir
-    from .output import generated_files
-
-    with scratch_dir("c2h-dry-run-") as tmp:
-        if (out / "helm-charts").is_dir():
-            shutil.copytree(out / "helm-charts", Path(tmp) / "helm-charts",
-                            ignore=shutil.ignore_patterns("charts", "Chart.lock"))
-        report = migrate(root, Path(tmp), **kwargs)
-        fresh, current = generated_files(Path(tmp)), generated_files(out)
-        report.would_change = sorted(rel for rel, p in fresh.items()
-                                     if rel not in current or current[rel].read_bytes() != p.read_bytes())
     return report
 
 

@@ -33,9 +33,13 @@ class Staging:
         self.force = force
         _check_directory(self.out)
         try:
-            self.out.mkdir(parents=True, exist_ok=True)
             # Memory-backed scratch when there is one: Helm reads the staged charts many times.
-            self.root = Path(tempfile.mkdtemp(prefix=".compose2helm-", dir=scratch_root() or self.out))
+            # Otherwise the scratch goes inside out, which must then exist; else out is made by
+            # commit(), so a dry run or a failed conversion leaves no empty directory behind.
+            scratch = scratch_root()
+            if scratch is None:
+                self.out.mkdir(parents=True, exist_ok=True)
+            self.root = Path(tempfile.mkdtemp(prefix=".compose2helm-", dir=scratch or self.out))
         except OSError as e:
             raise InputError(f"cannot create the output directory: {e.strerror or e}", file=self.out) from None
         self.files: dict[str, str] = {}
@@ -77,25 +81,22 @@ class Staging:
         return {rel: text for rel, text in current.items() if text != self.files[rel]}
 
     def pending(self) -> list[str]:
-        """The staged files whose destination is missing or differs."""
-        return list(self._destinations())
+        """The staged files whose destination is missing or differs (a dry run's commit): raises
+        the error commit() would, so a dry run refuses a hand-edited file as the real run does."""
+        destinations = self._destinations()
+        self._check(destinations)
+        return list(destinations)
 
     def commit(self) -> list[str]:
         """Write every changed file into place; returns the paths that changed."""
-        root = self.out.resolve()
         destinations = self._destinations()
+        self._check(destinations)
         changed = list(destinations)
-        for rel in sorted(self.files):   # check everything before writing anything
-            dest = self.out / rel
-            if root not in dest.resolve().parents:
-                raise InputError(f"{rel} resolves outside the output directory (a symlink?)", file=self.out)
-            if dest.is_dir():
-                raise InputError(f"{rel} is a directory; cannot write a file there", file=self.out)
-            for parent in Path(rel).parents:
-                if parent != Path(".") and (self.out / parent).exists() and not (self.out / parent).is_dir():
-                    raise InputError(f"{parent.as_posix()} is a file; cannot write {rel} under it", file=self.out)
-        if not self.force:
-            self._refuse_hand_edits(destinations)
+        if changed:
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise InputError(f"cannot create the output directory: {e.strerror or e}", file=self.out) from None
         for rel in changed:
             dest = self.out / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +110,21 @@ class Staging:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         return changed
+
+    def _check(self, destinations: dict[str, str | None]) -> None:
+        """Everything commit() checks before it writes anything."""
+        root = self.out.resolve()
+        for rel in sorted(self.files):
+            dest = self.out / rel
+            if root not in dest.resolve().parents:
+                raise InputError(f"{rel} resolves outside the output directory (a symlink?)", file=self.out)
+            if dest.is_dir():
+                raise InputError(f"{rel} is a directory; cannot write a file there", file=self.out)
+            for parent in Path(rel).parents:
+                if parent != Path(".") and (self.out / parent).exists() and not (self.out / parent).is_dir():
+                    raise InputError(f"{parent.as_posix()} is a file; cannot write {rel} under it", file=self.out)
+        if not self.force:
+            self._refuse_hand_edits(destinations)
 
     def _refuse_hand_edits(self, destinations: dict[str, str | None]) -> None:
         why = {"edited": "was edited by hand since compose2helm wrote it",
