@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import json
 import subprocess
 import sys
@@ -187,11 +188,19 @@ def test_input_compose_every_key_explained():
             assert len(keys) == len(set(keys)) and "image" in keys
 
 
+@functools.lru_cache(maxsize=None)
+def _raw_services(file: Path) -> dict:
+    """The services mapping of a compose file as written, parsed once per file (the corpus test asks for every
+    service of a file, and the files repeat across base/overlay jobs)."""
+    return (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("services") or {}
+
+
 def _raw_keys(file: Path, name: str) -> set[str]:
-    svc = ((yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("services") or {}).get(name) or {}
+    svc = _raw_services(file).get(name) or {}
     return {str(k) for k in svc} - {"extends"}
 
 
+@pytest.mark.slow
 @needs_shared
 def test_corpus_no_key_silently_dropped():
     from compose2helm.pipeline.migrate import discover
@@ -228,6 +237,7 @@ def test_corpus_no_key_silently_dropped():
     assert explained > 100
 
 
+@pytest.mark.slow
 @needs_shared
 def test_corpus_summary_counts():
     reports = explain_tree(CORPUS)

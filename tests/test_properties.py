@@ -20,6 +20,8 @@ what the rest does:
   out; the cheaper check is that every YAML file written parses and that the charts and values the
   umbrella names exist;
 - test_convert_full: FULL_EXAMPLES (300) documents through the whole convert: render, lint, verify.
+Both are marked slow (about 100 s and 25 s): left out of a plain `pytest -q`, run by `pytest -q -m slow`
+and by .ci/run.
 
 No document is discarded: every one must end in a clean error or in output that verifies.
 
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
@@ -567,6 +570,7 @@ def _no_helm(*_args, **_kwargs):
     return []
 
 
+@pytest.mark.slow
 @settings(max_examples=PROPERTY_EXAMPLES, **_COMMON)
 @given(doc=documents(), example=st.sampled_from(EXAMPLES), platform=st.sampled_from(PLATFORMS))
 def test_convert_without_helm(doc, example, platform):
@@ -602,6 +606,7 @@ def test_convert_without_helm(doc, example, platform):
                 assert key in names, (key, names)
 
 
+@pytest.mark.slow
 @settings(max_examples=FULL_EXAMPLES, **_COMMON)
 @given(doc=documents(), example=st.sampled_from(EXAMPLES), platform=st.sampled_from(PLATFORMS))
 def test_convert_full(doc, example, platform):
