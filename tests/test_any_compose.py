@@ -178,3 +178,23 @@ def test_no_count_or_length_in_the_corpus_is_taken_for_a_secret():
     secret = {n for n in names if policy.is_secret(n)}
     assert not {n for n in secret if re.search(r"(TOKENS|LENGTH|SIZE|COUNT|NUM|MAX|PORT)", n)}
     assert {"HF_TOKEN", "MINIO_SECRET_KEY", "MINIO_ACCESS_KEY", "OPENAI_API_KEY"} <= secret
+
+
+def test_a_required_secret_is_left_to_install_time_and_other_variables_still_refuse(tmp_path):
+    src = _write(tmp_path / "app" / "compose.yaml", """
+        services:
+          app:
+            image: example.com/app:1
+            environment:
+              OPENAI_API_KEY: ${OPENAI_API_KEY:?set your OpenAI key}
+              MODEL: ${MODEL:?set MODEL}
+        """)
+    with pytest.raises(InputError, match="MODEL is not set: set MODEL") as err:
+        convert([src], tmp_path / "out")
+    assert (err.value.service, err.value.key) == ("app", "environment")
+    src.write_text(src.read_text().replace("      MODEL: ${MODEL:?set MODEL}\n", ""))
+    result = convert([src], tmp_path / "out")
+    assert result.ok
+    values = next(iter(result.plan.instances)).values
+    assert values.secret_env == {"OPENAI_API_KEY": "{{ .Values.OPENAI_API_KEY }}"}
+    assert values.named("OPENAI_API_KEY") == ""      # the committed manifest carries it empty

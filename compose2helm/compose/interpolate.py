@@ -8,6 +8,7 @@ environment: here it counts as unset, never as an error or an endless loop.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from ..errors import InputError
 from .model import Template, Var
@@ -143,13 +144,15 @@ def is_set(name: str, variables: dict[str, Template]) -> bool:
 
 # --- resolution ----------------------------------------------------------------------------------
 
-def resolve(t: Template, variables: dict[str, Template], *, strict_required: bool = True) -> str:
-    """The string compose would produce; `?` ops raise unless strict_required is False."""
+def resolve(t: Template, variables: dict[str, Template], *,
+            strict_required: bool | Callable[[str], bool] = True) -> str:
+    """The string compose would produce; `?` ops raise unless strict_required is False, or returns
+    False for the variable's name (a requirement left to install time)."""
     return "".join(p if isinstance(p, str) else _resolve_var(p, variables, strict_required)
                    for p in t.parts)
 
 
-def _resolve_var(v: Var, variables: dict[str, Template], strict: bool) -> str:
+def _resolve_var(v: Var, variables: dict[str, Template], strict: bool | Callable[[str], bool]) -> str:
     d = lookup(v.name, variables)
     value = None if d is None else resolve(d, variables, strict_required=strict)
     empty = value is None or value == ""
@@ -162,7 +165,7 @@ def _resolve_var(v: Var, variables: dict[str, Template], strict: bool) -> str:
         return arg() if (value is None or (colon and empty)) else value
     if v.op in (":?", "?"):
         if value is None or (colon and empty):
-            if strict:
+            if strict(v.name) if callable(strict) else strict:
                 msg = arg(False)
                 raise InterpolationError(f"required variable {v.name} is not set"
                                          + (f": {msg}" if msg else ""))
@@ -173,9 +176,17 @@ def _resolve_var(v: Var, variables: dict[str, Template], strict: bool) -> str:
     return value or ""
 
 
-def check_required(t: Template, variables: dict[str, Template]) -> None:
+def check_required(t: Template, variables: dict[str, Template],
+                   deferred: Callable[[str], bool] = lambda name: False) -> None:
     """Raise InterpolationError if resolving t hits an unset `${V?msg}` / empty `${V:?msg}`.
 
-    Evaluated as compose does (lazily): `${A:-${B:?x}}` only needs B when A is unset.
+    Evaluated as compose does (lazily): `${A:-${B:?x}}` only needs B when A is unset. A name
+    deferred says yes to is required at install time instead (a secret, never read from files).
     """
-    resolve(t, variables, strict_required=True)
+    resolve(t, variables, strict_required=lambda name: not deferred(name))
+
+
+def value(t: Template, variables: dict[str, Template]) -> str:
+    """The text of a template that loading already checked: a requirement it left to install time
+    (a secret's `${V:?msg}`) reads as empty here, as the chart fills it in later."""
+    return resolve(t, variables, strict_required=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..errors import InputError
 from .envfile import read_env_file
@@ -27,11 +27,14 @@ def compose_project_name(doc: dict, file: Path) -> str:
 
 
 def load_project(files: list[Path], env_files: Iterable[Path] = (),
-                 environ: dict[str, str] | None = None, *, strict: bool = False) -> ComposeProject:
+                 environ: dict[str, str] | None = None, *, strict: bool = False,
+                 secret: Callable[[str], bool] = lambda name: False) -> ComposeProject:
     """Load `-f` files in order; env files (later wins) then `environ` give the variables.
 
     environ=None means the process environment is NOT read, so output is deterministic.
     Unknown top-level and service keys are dropped with a warning, or fatal when `strict`.
+    A `${V:?msg}` on a variable `secret` names is left to install time: secrets are never read
+    from env files, so such a file could not convert otherwise.
     """
     files = [Path(f) for f in files]
     if not files:
@@ -64,7 +67,7 @@ def load_project(files: list[Path], env_files: Iterable[Path] = (),
     for name, raw in services.items():
         if "image" not in raw and "build" not in raw:
             raise InputError("service has neither an image nor a build", origin[name], name, "image")
-        model[name] = Normaliser(variables, origin[name], name, warnings).service(raw)
+        model[name] = Normaliser(variables, origin[name], name, warnings, secret).service(raw)
         if model[name].image is None and model[name].build:
             # The image `docker compose build` tags: the cluster cannot build it, so it must be pushed.
             model[name].image = f"{project}-{name}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import InputError
 from .envfile import read_env_file
@@ -24,8 +24,12 @@ _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0", ""}
 class Normaliser:
     """Turns one merged raw service into model.Service; handler errors get file/service/key here."""
 
-    def __init__(self, variables: dict[str, Template], file: Path, name: str, warnings: list[str]):
+    def __init__(self, variables: dict[str, Template], file: Path, name: str, warnings: list[str],
+                 deferred: Callable[[str], bool] = lambda name: False):
         self.vars, self.file, self.name, self.warnings = variables, file, name, warnings
+        # Variables whose `${V:?msg}` in an env value or command is required at install time, not
+        # now: secrets, which are never read from env files (the chart then requires them).
+        self.deferred = deferred
 
     def service(self, raw: dict) -> Service:
         s = Service(name=self.name, file=self.file, keys=tuple(sorted(map(str, raw))))
@@ -48,7 +52,7 @@ class Normaliser:
 
     def t(self, value: Any) -> Template:
         t = parse(value if isinstance(value, str) else self.s(value))
-        check_required(t, self.vars)
+        check_required(t, self.vars, self.deferred)
         return t
 
     def int(self, value: Any, key: str) -> int:
@@ -191,7 +195,7 @@ class Normaliser:
             values, notes = read_env_file(path)
             self.warnings += notes
             for k, t in values.items():
-                check_required(t, self.vars)
+                check_required(t, self.vars, self.deferred)
                 s.environment[k] = t
 
     def ports(self, p: Any) -> list[Port]:

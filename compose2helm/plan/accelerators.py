@@ -42,7 +42,7 @@ def accelerator(service: Service, policy: Policy, variables: dict) -> Accelerato
     for name in profile.count_env:
         t = service.environment.get(name)
         if t is not None:
-            n = _int(interpolate.resolve(t, variables))
+            n = _int(interpolate.value(t, variables))
             var = t.parts[0].name if len(t.parts) == 1 and not isinstance(t.parts[0], str) else ""
             if n:
                 return Accelerator(profile, n, f"environment.{name}", var)
@@ -66,7 +66,7 @@ def _words(templates: list, variables: dict) -> list[tuple[str, str]]:
     """(text, variable it is made of) per word; a `sh -c "..."` script is split into its words."""
     out: list[tuple[str, str]] = []
     for t in templates:
-        text = interpolate.resolve(t, variables)
+        text = interpolate.value(t, variables)
         var = t.parts[0].name if len(t.parts) == 1 and not isinstance(t.parts[0], str) else ""
         if any(c.isspace() for c in text.strip()):
             try:

@@ -134,7 +134,7 @@ def _referenced_ports(project: ComposeProject) -> dict[str, list[int]]:
     for s in project.services.values():
         texts = [t for t in s.environment.values() if t is not None] + list(s.command or [])
         for t in texts:
-            for m in pattern.finditer(interpolate.resolve(t, project.variables)):
+            for m in pattern.finditer(interpolate.value(t, project.variables)):
                 target = names[m.group(1)]
                 if target != s.name and int(m.group(2)) not in found.setdefault(target, []):
                     found[target].append(int(m.group(2)))

@@ -49,8 +49,8 @@ def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: 
         env_files = discover_env_files(files[0], placement.variant, placement.example_dir)
     clock = Clock()
     with clock("parse"):
-        project = load_project(files, env_files, strict=strict)
         rules = rules or load_rules(list(mappings))
+        project = load_project(files, env_files, strict=strict, secret=rules.policy.is_secret)
     sources = [place(f, placement.example, placement.platform, placement.variant).inside for f in files]
     with clock("map"):
         plan = plan_project(project, rules, example=placement.example, chart=placement.chart,

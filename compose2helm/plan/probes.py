@@ -31,7 +31,7 @@ def _text(t: Template, variables: dict, policy: Policy) -> str:
         if isinstance(p, Var) and policy.is_host_variable(p.name):
             parts.append(HOST)
         else:
-            parts.append(p if isinstance(p, str) else interpolate.resolve(Template((p,)), variables))
+            parts.append(p if isinstance(p, str) else interpolate.value(Template((p,)), variables))
     return "".join(parts)
 
 

@@ -96,7 +96,7 @@ def _flatten(t: Template, ctx: Context, where: str, depth: int = 0) -> str:
             out.append(escape(part))
         elif "".join(out).endswith(HOST + ":"):
             # `${host_ip}:${X_PORT}`: the port is part of the address, so it is inlined.
-            out.append(interpolate.resolve(Template((part,)), ctx.variables))
+            out.append(interpolate.value(Template((part,)), ctx.variables))
         else:
             out.append(_variable(part, ctx, where, depth))
     return "".join(out)
@@ -140,8 +140,8 @@ def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
             return default_text
     if v.op in (":+", "+"):
         # `${X:+text}` is text or nothing, not X's value: a value named X would carry the wrong thing.
-        return escape(interpolate.resolve(Template((v,)), public(ctx)))
-    default = interpolate.resolve(Template((v,)), public(ctx))
+        return escape(interpolate.value(Template((v,)), public(ctx)))
+    default = interpolate.value(Template((v,)), public(ctx))
     ctx.same_name.add(v.name)
     return ctx.name_value(v.name, default, where, secret=p.is_secret(v.name))
 
@@ -190,7 +190,7 @@ def public(ctx: Context) -> dict[str, Template]:
 
 def literal_text(t: Template, ctx: Context) -> str:
     """Interpolated with env file and compose defaults (for values that are plain data)."""
-    return interpolate.resolve(t, public(ctx))
+    return interpolate.value(t, public(ctx))
 
 
 def is_single_var(t: Template | None) -> Var | None:

@@ -84,7 +84,7 @@ class _Resolver:
             if isinstance(p, str):
                 out.append(p)
             elif "".join(out).endswith(HOST + ":"):
-                out.append(interpolate.resolve(Template((p,)), self.project.variables))
+                out.append(interpolate.value(Template((p,)), self.project.variables))
             else:
                 out.append(self._var(p, depth))
         return "".join(out)
