@@ -176,3 +176,80 @@ def test_malformed_objects_are_reported_not_raised():
                 "spec": {"template": {"spec": {"containers": [None, {"envFrom": [{"configMapRef": None}]}]}}}}]
     problems = check_all(garbage)
     assert problems and all(p.severity in ("error", "warning") for p in problems)
+
+
+# --- ServiceMonitor (a CRD: our own schema) and HorizontalPodAutoscaler ---------------------------
+
+def monitored_objects() -> list[dict]:
+    """valid_objects() scraped by a ServiceMonitor and scaled by an autoscaler (so no replicas)."""
+    objs = valid_objects()
+    del objs[0]["spec"]["replicas"]
+    return objs + [
+        {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+         "metadata": {"name": "web", "labels": {**LABELS, "release": "prometheus-stack"}},
+         "spec": {"selector": {"matchLabels": dict(LABELS)},
+                  "endpoints": [{"port": "http", "path": "/metrics", "interval": "5s"}]}},
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                  "minReplicas": 1, "maxReplicas": 4,
+                  "metrics": [{"type": "Object", "object": {
+                      "describedObject": {"apiVersion": "v1", "kind": "Service", "name": "web"},
+                      "metric": {"name": "demo_web_queue_size_sum"},
+                      "target": {"type": "AverageValue", "averageValue": "10"}}}]}},
+    ]
+
+
+def test_service_monitor_and_autoscaler_have_no_problems():
+    # No "no schema" warning for the ServiceMonitor either: its schema is ours.
+    assert check_all(monitored_objects()) == []
+
+
+@pytest.mark.parametrize("field, value, path", [
+    ("interval", "5 seconds", "spec.endpoints[0].interval"),
+    ("scrapeTimeout", "1x", "spec.endpoints[0].scrapeTimeout"),
+    ("path", "metrics", "spec.endpoints[0].path"),
+    ("scheme", "ftp", "spec.endpoints[0].scheme"),
+    ("port", 8080, "spec.endpoints[0].port"),
+])
+def test_service_monitor_schema(field, value, path):
+    objs = monitored_objects()
+    objs[-2]["spec"]["endpoints"][0][field] = value
+    find(check_all(objs), "schema", "ServiceMonitor/web", path)
+
+
+def test_service_monitor_needs_selector_and_endpoints_but_lets_other_crd_fields_through():
+    objs = monitored_objects()
+    objs[-2]["spec"]["endpoints"][0]["metricRelabelings"] = [{"action": "drop", "regex": "go_.*"}]
+    objs[-2]["spec"]["sampleLimit"] = 1000
+    assert check_all(objs) == []
+    del objs[-2]["spec"]["selector"]
+    objs[-2]["spec"]["endpoints"] = []
+    found = {(p.check, p.path) for p in errors(validate_schema(objs))}
+    assert ("schema", "spec") in found and ("schema", "spec.endpoints") in found
+
+
+def test_service_monitor_must_select_a_service_and_name_its_port():
+    objs = monitored_objects()
+    objs[-2]["spec"]["endpoints"][0]["port"] = "metrics"
+    assert "'metrics' is not a port" in find(check_references(objs), "reference", "ServiceMonitor/web",
+                                             "spec.endpoints[0].port").message
+    objs[-2]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] = "other"
+    find(check_references(objs), "selector", "ServiceMonitor/web", "spec.selector")
+    objs = monitored_objects()
+    objs[-2]["metadata"]["namespace"] = "monitoring"      # selects in its own namespace only
+    objs[1]["metadata"]["namespace"] = "apps"
+    find(check_references(objs), "selector", "ServiceMonitor/web", "spec.selector")
+    objs[-2]["spec"]["namespaceSelector"] = {"matchNames": ["apps"]}
+    assert errors(check_references(objs)) == []
+
+
+def test_autoscaler_must_target_a_workload_that_leaves_replicas_to_it():
+    objs = monitored_objects()
+    objs[0]["spec"]["replicas"] = 2
+    warned = [p for p in check_references(objs) if p.severity == "warning"]
+    assert [(p.check, p.object, p.path) for p in warned] == [
+        ("reference", "HorizontalPodAutoscaler/web", "spec.scaleTargetRef")]
+    objs[-1]["spec"]["scaleTargetRef"]["name"] = "gone"
+    find(check_references(objs), "reference", "HorizontalPodAutoscaler/web", "spec.scaleTargetRef")
+    objs[-1]["spec"]["scaleTargetRef"] = {"apiVersion": "v1", "kind": "Service", "name": "web"}
+    find(check_references(objs), "reference", "HorizontalPodAutoscaler/web", "spec.scaleTargetRef")

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .monitoring import check_monitoring, schema_for
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -116,9 +118,14 @@ def _registry(version: str):
 
 @functools.lru_cache(maxsize=None)
 def _validator(version: str, api_version: str, kind: str):
-    """A validator for one apiVersion/kind, or None when the schemas do not know it (e.g. a CRD)."""
+    """A validator for one apiVersion/kind, or None when no schema knows it (a CRD but the
+    ServiceMonitor, whose schema is ours: monitoring.py)."""
     if not (_KIND.fullmatch(kind) and _API_VERSION.fullmatch(api_version)):
         return None   # also keeps odd kinds from naming arbitrary files below
+    from jsonschema import Draft202012Validator
+
+    if (own := schema_for(api_version, kind)) is not None:
+        return Draft202012Validator(own, registry=_registry(version))
     group, _, ver = api_version.rpartition("/")
     # kubernetes-validate's file naming keeps only the group's first label
     # (rbac.authorization.k8s.io/v1 -> role-rbac-v1.json) ...
@@ -132,8 +139,6 @@ def _validator(version: str, api_version: str, kind: str):
     # exact group/version/kind.
     if {"group": group, "version": ver, "kind": kind} not in schema.get("x-kubernetes-group-version-kind", []):
         return None
-    from jsonschema import Draft202012Validator
-
     # No format_checker, as in kubernetes-validate: formats (int32, int64, byte, date-time) annotate.
     return Draft202012Validator(schema, registry=_registry(version))
 
@@ -354,4 +359,6 @@ def check_references(objects: list[dict]) -> list[Problem]:
             wanted = ",".join(sorted(f"{k}={v}" for k, v in selector.items()))
             problems.append(Problem("error", "selector", label, "spec.selector",
                                     _one_line(f"selector {wanted} matches no pod template in the manifest")))
+    # ServiceMonitors select Services and name their ports; autoscalers name the workload they scale.
+    problems += [Problem(*p[:4], _one_line(p[4])) for p in check_monitoring(objects)]
     return _sorted(problems)
