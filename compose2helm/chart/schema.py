@@ -19,7 +19,11 @@ of the wrong type fails the render with the key's path instead of being silently
   API server checks their content.
 - `global` lists the known globals and takes others: an umbrella's globals reach every
   subchart.
-- An umbrella lists each dependency's key as an open object; the subchart's schema checks it.
+- An umbrella lists each dependency's key as an object closed to the keys its subchart declares
+  and those the umbrella's overlays set under it (compose variables), and its own top level to
+  its values and the named values the overlays set: a key no chart takes (GenAIInfra's
+  `accelDevice`, a typo'd scalar) is rejected by name instead of passing unused. The
+  subchart's schema types the values.
 """
 from __future__ import annotations
 
@@ -39,8 +43,15 @@ NAMED_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
 
 # Keys the conversion (and Helm) may set on every workload chart without their being in its
 # values.yaml: `enabled` is the umbrella's condition for the subchart.
+# The Hugging Face token of one chart, which a Secret the conversion writes reads before the
+# globals (plan/texts.py TOKEN_EXPR): the RFC sets it as llm-uservice.HUGGINGFACEHUB_API_TOKEN.
+TOKEN_KEYS = {
+    k: {**SCALAR, "description": f"Hugging Face token of this chart alone ({k}); global.HF_TOKEN otherwise."}
+    for k in ("HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN")
+}
 CONVERSION_KEYS = {
     "enabled": {**BOOLEAN, "description": "Whether an umbrella chart runs this chart (its dependency condition)."},
+    **TOKEN_KEYS,
 }
 
 
@@ -59,15 +70,27 @@ def _node(v: Val) -> dict[str, Any]:
     return node
 
 
-def schema(vals: list[Val], *, title: str, named: bool = True, extra: dict[str, Any] | None = None) -> dict:
+def schema(vals: list[Val], *, title: str, named: bool = True, extra: dict[str, Any] | None = None,
+           closed: dict[str, Any] | None = None, named_keys: Any = None) -> dict:
     """The schema of a chart whose values.yaml is `vals`.
 
     named: accept top-level named values (compose variables: identifiers holding scalars).
     extra: more top-level properties (keys that are valid without a default).
+    closed: an umbrella's dependency keys -> every key their values may have (what the subchart
+      declares and what the overlays set under it); anything else is rejected here, naming it.
+    named_keys: with named, the named values there are (an umbrella knows those its overlays
+      set), instead of any identifier.
     """
     properties = {v.key: _node(v) for v in vals}
     for key, node in (extra or {}).items():
         properties.setdefault(key, node)
+    for key, allowed in (closed or {}).items():
+        node = properties.get(key)
+        if node is not None:     # the subchart's schema types each key; here only the names are checked
+            listed = node.setdefault("properties", {})
+            for k in allowed:
+                listed.setdefault(k, True)
+            node["additionalProperties"] = False
     out: dict[str, Any] = {
         "$schema": DRAFT,
         "title": title,
@@ -75,7 +98,13 @@ def schema(vals: list[Val], *, title: str, named: bool = True, extra: dict[str, 
         "properties": properties,
         "additionalProperties": False,
     }
-    if named:
+    if named and named_keys is not None:
+        for k in named_keys:
+            properties.setdefault(k, {**SCALAR, "description": "A named value: a compose variable the chart's "
+                                                               "env, command or args use."})
+        for k, node in TOKEN_KEYS.items():
+            properties.setdefault(k, node)
+    elif named:
         out["additionalProperties"] = {**SCALAR, "description": "A named value: a compose variable the chart's "
                                                                "env, command or args use."}
         names: dict[str, Any] = {"pattern": NAMED_PATTERN}
