@@ -54,6 +54,7 @@ class Field:
     env: str
     default: str | None = None
     secret: bool = False
+    required: bool = False     # the switch on without it: the chart refuses to render, naming it
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class EnvValue:
         """The description the chart's values.yaml and README give it."""
         if self.fields:
             sets = ", ".join(f"{f.name} -> {f.env}" + (f" (default {f.default})" if f.default is not None else "")
-                             for f in self.fields)
+                             + (" (required)" if f.required else "") for f in self.fields)
             return f"{self.description} While {self.when} is true its fields set env entries: {sets}.".strip()
         if self.choices:
             sets = "; ".join(f"{c.word}: " + ", ".join(f"{k}={v}" for k, v in c.set + c.default)
@@ -150,7 +151,7 @@ def _object_setting(key: str, spec: dict) -> list[EnvValue]:
         out.append(EnvValue(key=key, description=str(spec.get("description") or ""), examples=(str(example),),
                             when=when, fields=tuple(
                                 Field(str(name), str(f["env"]), None if f.get("default") is None else str(f["default"]),
-                                      bool(f.get("secret", False)))
+                                      bool(f.get("secret", False)), bool(f.get("required", False)))
                                 for name, f in fields.items())))
     return out
 
@@ -163,7 +164,8 @@ def env_table(values: tuple[EnvValue, ...] | list[EnvValue]) -> str:
         item: dict[str, Any] = {"key": v.key, "secret": v.secret}
         if v.fields:
             item["when"] = v.when
-            item["fields"] = {f.name: {"env": f.env, "default": f.default, "secret": f.secret} for f in v.fields}
+            item["fields"] = {f.name: {"env": f.env, "default": f.default, "secret": f.secret, "required": f.required}
+                              for f in v.fields}
         elif v.choices:
             item["choices"] = {c.word: {"set": dict(c.set), "default": dict(c.default)} for c in v.choices}
         else:
