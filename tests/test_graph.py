@@ -129,6 +129,7 @@ def _mmdc() -> list[str] | None:
     return [found] if found and chromium else None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_mmdc() is None, reason="mermaid's renderer (mmdc) and chromium are not installed")
 def test_mermaid_renders_in_mermaids_own_renderer(tmp_path):
     config = tmp_path / "pp.json"

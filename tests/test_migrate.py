@@ -128,6 +128,7 @@ def test_check_names_stale_missing_and_extra_files(tmp_path):
     assert r.returncode == 0, r.stdout
 
 
+@pytest.mark.slow
 def test_repository_output_is_up_to_date():
     """The committed helm-charts/ and manifests/ are what input-compose/ gives today."""
     report = check(FIXTURES, FIXTURES.parent)

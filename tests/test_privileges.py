@@ -119,6 +119,7 @@ def test_policy_check_catches_each_widening():
     assert check_pod(ok, capabilities=["NET_ADMIN"]) == []
 
 
+@pytest.mark.slow
 def test_every_committed_manifest_and_chart_default_meets_the_policy():
     manifests = sorted((REPO / "manifests").rglob("*.yaml"))
     assert len(manifests) >= 8
