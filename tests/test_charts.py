@@ -101,9 +101,8 @@ def test_helm_itself_raises_values_error(out, tmp_path):
 def test_schema_lets_conversion_values_through(out):
     extra = {
         "LOGFLAG": True,                                    # named values: any scalar
-        "rsy3": 3, "fooBar": "x",                           # named by any identifier
         "global": {"HF_TOKEN": "x", "someSharedGlobal": {"a": 1}},   # globals are open
-        "tgi": {"NUM_CARDS": 2, "host_ip": "10.0.0.1", "vLLM_LLM_ENDPOINT": "http://x", "enabled": True,
+        "tgi": {"NUM_CARDS": 2, "MAX_BATCH_SIZE": 8, "enabled": True,
                 "resources": {"limits": {"habana.ai/gaudi": 2}}, "nodeSelector": {"a": "b"},
                 "tolerations": [{"key": "k", "operator": "Exists"}], "podAnnotations": {"a": "b"},
                 "securityContext": {"runAsUser": 1000}, "livenessProbe": {"tcpSocket": {"port": 80}},
@@ -114,6 +113,24 @@ def test_schema_lets_conversion_values_through(out):
     }
     docs = render_chart(out / "helm-charts/chatqna", _merge(_overlay(out, "gaudi-tgi-values.yaml"), extra), "chatqna")
     assert any(d.obj["kind"] == "Deployment" and d.obj["metadata"]["name"] == "chatqna-tgi" for d in docs)
+    # A common chart on its own takes any identifier as a named value (compose variables reach it
+    # through umbrellas it cannot know); the umbrella knows what its overlays set.
+    with helm.Chart.load(str(out / "helm-charts/common/tgi")) as chart:
+        chart.validate_schema({"rsy3": 3, "host_ip": "10.0.0.1", "vLLM_LLM_ENDPOINT": "http://x"})
+
+
+@pytest.mark.parametrize("bad, where", [
+    ({"rsy3": 3}, "'rsy3'"),                                     # no overlay has such a named value
+    ({"tgi": {"accelDevice": "gaudi"}}, "'accelDevice'"),        # GenAIInfra's, not ours: named, not ignored
+    ({"tgi": {"vLLM_LLM_ENDPOINT": "http://x"}}, "'vLLM_LLM_ENDPOINT'"),
+    ({"externalLLM": {"enabled": True, "LLM_SERVER_HOSTT": "x"}}, "'LLM_SERVER_HOSTT'"),
+    ({"LLM_SERVICE_HOST_IP": "x"}, "'LLM_SERVICE_HOST_IP'"),        # codetrans's megaservice setting
+])
+def test_umbrella_rejects_keys_no_chart_takes(out, bad, where):
+    values = _merge(_overlay(out, "gaudi-tgi-values.yaml"), bad)
+    with pytest.raises(InputError) as err:
+        render_chart(out / "helm-charts/chatqna", values, "chatqna")
+    assert "additional properties" in str(err.value) and where in str(err.value)
 
 
 @pytest.mark.parametrize("overlay", ["gaudi-tgi-values.yaml", "cpu-tgi-values.yaml"])
@@ -136,8 +153,11 @@ def test_each_chart_has_a_closed_byte_stable_schema_covering_its_values(out):
         schema = json.loads(text)
         assert text == dumps(schema), chart
         assert schema["type"] == "object"
-        # undeclared top-level keys: named values, identifiers holding scalars
-        assert schema["additionalProperties"]["type"] == ["string", "number", "boolean", "null"]
+        if chart.parent.name == "common":   # undeclared top-level keys: named values, identifiers holding scalars
+            assert schema["additionalProperties"]["type"] == ["string", "number", "boolean", "null"]
+        else:                               # an umbrella lists the named values its overlays set
+            assert schema["additionalProperties"] is False
+            assert schema["properties"]["LLM_MODEL_ID"]["type"] == ["string", "number", "boolean", "null"]
         values = yaml.safe_load((chart / "values.yaml").read_text())
         for key, value in values.items():
             assert key in schema["properties"], (chart.name, key)
@@ -158,14 +178,18 @@ def test_each_chart_has_a_closed_byte_stable_schema_covering_its_values(out):
                 assert "additionalProperties" not in schema["properties"][open_key]
 
 
-def test_umbrella_schema_lists_every_dependency_as_an_open_object(out):
+def test_umbrella_schema_closes_every_dependency_to_the_keys_its_chart_and_overlays_take(out):
     chart = out / "helm-charts/chatqna"
     schema = json.loads((chart / "values.schema.json").read_text())
     meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    overlays = [_overlay(out, name) for name in ("gaudi-tgi-values.yaml", "cpu-tgi-values.yaml")]
     for dep in meta["dependencies"]:
-        node = schema["properties"][dep.get("alias") or dep["name"]]
-        assert node["type"] == "object" and "additionalProperties" not in node
+        key = dep.get("alias") or dep["name"]
+        node = schema["properties"][key]
+        assert node["type"] == "object" and node["additionalProperties"] is False
         assert node["properties"]["enabled"]["type"] == "boolean"
+        declared = json.loads((out / "helm-charts/common" / dep["name"] / "values.schema.json").read_text())
+        assert set(node["properties"]) == set(declared["properties"]).union(*(o.get(key) or {} for o in overlays))
 
 
 # --- README -------------------------------------------------------------------------------------
@@ -271,7 +295,7 @@ def test_notes_render_the_entry_point(out, tmp_path):
     notes = _helm_render(out, "chatqna", gaudi, tmp_path)["chatqna/templates/NOTES.txt"]
     assert "kubectl --namespace default port-forward svc/chatqna-nginx 8080:80" in notes
     assert "http://localhost:8080/" in notes and "helm test chatqna" in notes
-    without_gateway = _merge(gaudi, {"nginx": {"enabled": False}, "ui": {"enabled": False}})
+    without_gateway = _merge(gaudi, {"nginx": {"enabled": False}, "chatqna-ui": {"enabled": False}})
     notes = _helm_render(out, "chatqna", without_gateway, tmp_path)["chatqna/templates/NOTES.txt"]
     assert "port-forward svc/chatqna 8888:8888" in notes and "http://localhost:8888/v1/chatqna" in notes
     notes = _helm_render(out, "chatqna", {}, tmp_path)["chatqna/templates/NOTES.txt"]

@@ -278,7 +278,7 @@ def test_cli_table_json_summary(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["missing.yaml"], "no such file"),
-    (["{src}", "--format", "xml"], "--format must be table or json"),
+    (["{src}", "--format", "xml"], "--format must be text or json"),
     (["{dir}", "-f", "{src}"], "apply to compose files"),
 ])
 def test_cli_bad_input(tmp_path, args, message):

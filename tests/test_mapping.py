@@ -275,8 +275,9 @@ def test_layout(tmp_path, path, example, platform, variant):
 
 
 def test_overlay_suffix_is_not_a_variant():
-    assert variant_of("compose.telemetry.yaml") == ""
-    assert variant_of("compose_tgi.telemetry.yaml") == "tgi"
+    # a file converted alone is complete: its whole name is its variant
+    assert variant_of("compose.monitoring.yaml") == "monitoring"
+    assert variant_of("compose_tgi.telemetry.yaml") == "tgi-telemetry"
 
 
 def test_file_without_megaservice_and_platform_with_one(tmp_path):

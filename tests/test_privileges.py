@@ -94,7 +94,8 @@ def test_opt_in_names_are_checked(tmp_path):
 
 
 def test_policy_check_catches_each_widening():
-    base = {"kind": "Deployment", "metadata": {"name": "w"}, "spec": {"template": {"spec": {"containers": [{
+    base = {"kind": "Deployment", "metadata": {"name": "w"}, "spec": {"template": {"spec": {
+        "automountServiceAccountToken": False, "containers": [{
         "name": "c", "image": "i", "securityContext": {
             "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
             "readOnlyRootFilesystem": True, "seccompProfile": {"type": "RuntimeDefault"}}}]}}}}
@@ -107,6 +108,7 @@ def test_policy_check_catches_each_widening():
         "securityContext.privileged": lambda c, p: c["securityContext"].update(privileged=True),
         "securityContext.readOnlyRootFilesystem": lambda c, p: c["securityContext"].pop("readOnlyRootFilesystem"),
         "hostPID": lambda c, p: p.update(hostPID=True),
+        "automountServiceAccountToken": lambda c, p: p.pop("automountServiceAccountToken"),
         "volumes.dev": lambda c, p: p.update(volumes=[{"name": "dev", "hostPath": {"path": "/dev/kfd"}}]),
     }
     for fld, mutate in mutations.items():

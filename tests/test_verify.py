@@ -147,9 +147,10 @@ def test_secret_value_in_a_configmap_is_unexplained(gaudi):
 
 def test_missing_workload_is_unexplained(gaudi):
     out, _ = gaudi
-    objs = [o for o in _objects(out) if not (o["kind"] == "Deployment" and o["metadata"]["name"] == "chatqna-ui")]
+    objs = [o for o in _objects(out)
+            if not (o["kind"] == "Deployment" and o["metadata"]["name"] == "chatqna-chatqna-ui")]
     report = verify_objects(prepare([GAUDI]), objs)
-    ui = next(s for s in report if s.workload == "chatqna-ui")
+    ui = next(s for s in report if s.workload == "chatqna-chatqna-ui")
     assert [d.field for d in ui.unexplained] == ["workload"]
 
 

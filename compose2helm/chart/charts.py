@@ -15,11 +15,14 @@ from typing import Any
 import jinja2
 
 from .. import __version__
+from ..plan.env_values import env_table
 from ..plan.plan import ExamplePlan, Instance
 from ..plan.rules import Rule
 from ..yamlout import dump
 from ..yamlout import key as yaml_key
 from .docs import table
+from .observability import dashboard_val, gostr, observability_vals, template_context
+from .pod_options import umbrella_account, umbrella_global, with_pod_options
 from .schema import CONVERSION_KEYS, dumps, schema
 from .values import BOOLEAN, Val, comment, component_val, global_val, values_yaml, workload_values
 
@@ -32,7 +35,8 @@ SOURCES = ("https://github.com/opea-project/GenAIInfra", "https://github.com/ope
 # The apiVersion and kind of each object the chart templates make (their schemas are loaded
 # while the first overlay renders).
 RENDERED_KINDS = (("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("v1", "PersistentVolumeClaim"),
-                  ("v1", "Pod"), ("apps/v1", "Deployment"), ("apps/v1", "DaemonSet"))
+                  ("v1", "Pod"), ("apps/v1", "Deployment"), ("apps/v1", "DaemonSet"),
+                  ("autoscaling/v2", "HorizontalPodAutoscaler"), ("v1", "ServiceAccount"))
 
 
 def _env() -> jinja2.Environment:
@@ -45,6 +49,7 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined)
     env.filters["shell"] = lambda v: shlex.quote(str(v))
     env.filters["yaml"] = lambda v: yaml_key(str(v))    # a plain scalar unless YAML would misread it
+    env.filters["gostr"] = gostr                         # a Go template string literal
     env.globals["sources"] = SOURCES
     env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}
     return env
@@ -58,8 +63,10 @@ def _render(template: str, **ctx: Any) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def _workload_templates(name: str, fullname_expr: str, fullname_doc: str, gated: bool = False) -> dict[str, str]:
-    ctx = {"name": name, "fullname_expr": fullname_expr, "fullname_doc": fullname_doc}
+def _workload_templates(name: str, fullname_expr: str, fullname_doc: str, gated: bool = False,
+                        env_values: list | tuple = (), rule: Rule | None = None) -> dict[str, str]:
+    ctx = {"name": name, "fullname_expr": fullname_expr, "fullname_doc": fullname_doc,
+           "env_table": env_table(env_values)}
     files = {
         "templates/_helpers.tpl": _render("helpers.tpl.j2", **ctx),
         "templates/configmap.yaml": _render("configmap.yaml.j2", **ctx),
@@ -68,6 +75,10 @@ def _workload_templates(name: str, fullname_expr: str, fullname_doc: str, gated:
         "templates/service.yaml": _render("service.yaml.j2", **ctx),
         "templates/storage.yaml": _render("storage.yaml.j2", **ctx),
         "templates/tests/test-pod.yaml": _render("test-pod.yaml.j2", **ctx),
+        # autoscaling and monitoring (chart/observability.py)
+        "templates/_observability.tpl": _render("observability.tpl.j2", **ctx, **template_context(rule)),
+        "templates/hpa.yaml": _render("hpa.yaml.j2", **ctx, **template_context(rule)),
+        "templates/servicemonitor.yaml": _render("servicemonitor.yaml.j2", **ctx),
     }
     if gated:   # the umbrella's own workload runs only where an overlay has a megaservice
         for rel, text in files.items():
@@ -82,6 +93,7 @@ def _values_context(rule: Rule, name: str) -> dict[str, Any]:
     probes = chart_probes(rule)
     return {
         "name": name,
+        "rule": rule,
         "description": rule.description or f"The {name} component.",
         "rule_file": rule.file,
         "image": {"repository": rule.image.get("repository", ""), "tag": str(rule.image.get("tag", ""))},
@@ -92,6 +104,8 @@ def _values_context(rule: Rule, name: str) -> dict[str, Any]:
         "model_path": rule.model_path,
         "read_only_root": rule.read_only_root,
         "writable": list(rule.writable),
+        # the umbrella's megaservice takes the settings of its example only
+        "env_values": [ev for ev in rule.env_values if rule.kind != "megaservice" or ev.applies_to(name)],
         "ports": ports,
         "readiness": probes[0] if probes else None,
         "startup": probes[1] if probes else None,
@@ -99,10 +113,22 @@ def _values_context(rule: Rule, name: str) -> dict[str, Any]:
 
 
 def _workload_vals(ctx: dict[str, Any]) -> list[Val]:
-    return workload_values(image=ctx["image"], named=ctx["named"], args=ctx["args"], ports=ctx["ports"],
+    vals = workload_values(image=ctx["image"], named=ctx["named"], args=ctx["args"], ports=ctx["ports"],
                            readiness=ctx["readiness"], startup=ctx["startup"], env=ctx["env"],
                            secret_env=ctx["secret_env"], model_path=ctx["model_path"],
-                           read_only_root=ctx["read_only_root"], writable=ctx["writable"])
+                           read_only_root=ctx["read_only_root"], writable=ctx["writable"],
+                           env_values=ctx["env_values"])
+    # autoscaling and serviceMonitor, after the keys of how many pods run
+    at = next(i for i, v in enumerate(vals) if v.key == "daemonSet") + 1
+    vals[at:at] = observability_vals(ctx["rule"], ctx["ports"])
+    return with_pod_options(vals, ctx["rule"])    # serviceAccount, tdx, modelDownload, ... (pod_options.py)
+
+
+def _pod_templates(name: str, umbrella: bool) -> dict[str, str]:
+    """The pod options' helpers and the ServiceAccount; an umbrella's account is named after its release."""
+    account = '.Release.Name | trunc 63 | trimSuffix "-"' if umbrella else f'include "{name}.fullname" .'
+    return {"templates/_pod.tpl": _render("pod.tpl.j2", name=name, default_account=account),
+            "templates/serviceaccount.yaml": _render("serviceaccount.yaml.j2", name=name)}
 
 
 def _keywords(*words: str) -> list[str]:
@@ -151,13 +177,16 @@ def _common_chart(rule: Rule, chart_version: str, nested: bool) -> dict[str, str
         "values.schema.json": dumps(schema(vals, title=f"Values of the {name} chart", extra=CONVERSION_KEYS)),
         "README.md": _render("README.md.j2", name=name, description=ctx["description"], rule_file=rule.file,
                              generic=rule.generic, named=ctx["named"], ports=ctx["ports"],
+                             env_values=ctx["env_values"],
                              check_path=_check_path(ctx), table=table(vals)),
         ".helmignore": _render("helmignore.j2"),
     }
     fullname = ('{{- if .Values.fullnameOverride }}{{ .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}'
                 '{{- else }}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}{{- end }}')
-    files.update(_workload_templates(name, fullname, "<release>-<chart or alias>"))
+    files.update(_workload_templates(name, fullname, "<release>-<chart or alias>", env_values=ctx["env_values"],
+                                     rule=rule))
     files["templates/NOTES.txt"] = _render("NOTES.txt.j2", name=name)
+    files.update(_pod_templates(name, umbrella=False))
     return files
 
 
@@ -183,8 +212,13 @@ def dependencies_of(plan: ExamplePlan, nested: dict[str, list[Instance]] | None 
 
 def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule | None,
                    overlays: dict[str, str], chart_version: str = CHART_VERSION,
-                   diagrams: dict[str, str] | None = None) -> dict[str, str]:
+                   diagrams: dict[str, str] | None = None, dependency_keys: dict[str, Any] | None = None,
+                   named_keys: Any = None) -> dict[str, str]:
     """helm-charts/<example>/: Chart.yaml, neutral values.yaml, the megaservice templates, overlays.
+
+    dependency_keys (dependency key -> the keys its values may have) and named_keys (the
+    megaservice's named values) close the umbrella's schema: a key no chart takes is rejected by
+    name instead of passing unused. Without them any identifier passes as a named value.
 
     deps is every dependency any overlay of the example uses (sorted by values key);
     overlays maps overlay file name -> the compose file it came from; diagrams, overlay file name
@@ -216,12 +250,20 @@ def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule 
                                          "turn it off.", BOOLEAN))
         vals += [v for v in _workload_vals(ctx) if v.key != "global"]
         files.update(_workload_templates(name, "{{- .Release.Name | trunc 63 | trimSuffix \"-\" }}", "<release>",
-                                         gated=True))
+                                         gated=True, env_values=ctx["env_values"], rule=megaservice))
+    vals = umbrella_account(vals)       # the release's ServiceAccount, with or without a megaservice
+    files.update(_pod_templates(name, umbrella=True))
     vals += [component_val(d.key, d.name) for d in deps]
-    vals.append(global_val())
+    # Grafana dashboards and prometheus-adapter rules of the components the release runs
+    vals.append(dashboard_val(plan.example))
+    for kind in ("custom-metrics", "dashboards"):
+        files[f"templates/{kind}.yaml"] = _render(f"umbrella-{kind}.yaml.j2", name=name, deps=deps,
+                                                  megaservice=megaservice is not None)
+    vals.append(umbrella_global(global_val()))
     files["values.yaml"] = values_yaml(header, vals)
     files["values.schema.json"] = dumps(schema(vals, title=f"Values of the {name} chart",
-                                               named=megaservice is not None))
+                                               named=megaservice is not None, closed=dependency_keys,
+                                               named_keys=named_keys))
     entries = _entry_points(plan, deps, megaservice is not None, mega_port)
     first_overlay = _install_example(overlays) if overlays else "<platform>-values.yaml"
     files["templates/NOTES.txt"] = _render(

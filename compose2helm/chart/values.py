@@ -199,18 +199,33 @@ GLOBALS = (
 )
 
 
+# Monitoring (GenAIInfra's monitoring.md): Prometheus Operator objects, off by default.
+MONITORING_GLOBALS = (
+    Val("monitoring", False, "Prometheus monitoring: every chart whose component serves metrics renders a "
+                             "ServiceMonitor (monitoring.coreos.com/v1; the Prometheus Operator's CRDs must be "
+                             "installed), and an umbrella its Grafana dashboards.", BOOLEAN),
+    Val("prometheusRelease", "prometheus-stack", "Release name of the kube-prometheus-stack install: the "
+                                                 "ServiceMonitors' release label, by which its Prometheus "
+                                                 "selects them; empty for no label.", STRING),
+    Val("prometheusNamespace", "monitoring", "Namespace of Grafana, where the dashboard ConfigMaps go; empty "
+                                             "for the release's.", STRING),
+)
+
+
 def global_val() -> Val:
     return Val("global", doc="Values shared with every chart of the release (an umbrella chart passes its own "
                              "down). Other keys are allowed.",
-               children=tuple(Val(k, "", d, STRING) for k, d in GLOBALS), open=True)
+               children=tuple(Val(k, "", d, STRING) for k, d in GLOBALS) + MONITORING_GLOBALS, open=True)
 
 
 def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
                     ports: list[dict[str, Any]], readiness: dict | None, startup: dict | None,
                     env: dict[str, str] | None = None, secret_env: dict[str, str] | None = None,
                     model_path: str = "", read_only_root: bool = False,
-                    writable: list[str] | tuple[str, ...] = ()) -> list[Val]:
-    """The values of one workload (a common chart, or the umbrella's megaservice)."""
+                    writable: list[str] | tuple[str, ...] = (),
+                    env_values: list[Any] | tuple[Any, ...] = ()) -> list[Val]:
+    """The values of one workload (a common chart, or the umbrella's megaservice); env_values are
+    the rule's settings by name (plan/env_values.py), null until set."""
     vals = [
         Val("replicaCount", 1, "Number of pods.", {"type": "integer", "minimum": 0}),
         Val("daemonSet", False, "One pod on every node (a DaemonSet, compose deploy.mode: global) instead of "
@@ -226,15 +241,35 @@ def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
         Val("imagePullSecrets", [], "Secrets for pulling the image from a private registry: [{name: ...}].",
             {"type": "array", "items": OPEN_OBJECT}),
     ]
+    by_key = {ev.key: ev for ev in env_values}
     for nv in named:
-        vals.append(Val(nv.key, nv.default, nv.description or f"The {nv.key} setting of the component.", SCALAR,
-                        type_label="string"))
+        doc = nv.description or f"The {nv.key} setting of the component."
+        if nv.key in by_key:      # one value: the env entry is what it does where nothing else uses it
+            doc += " " + by_key.pop(nv.key).doc().replace(" Null: not set.", "")
+        vals.append(Val(nv.key, nv.default, doc, SCALAR, type_label="string"))
+    for ev in by_key.values():
+        if ev.fields:     # an object setting: its switch and its fields, each null until set
+            vals.append(Val(ev.key, doc=ev.doc(), children=(
+                Val(ev.when, False, f"Apply the fields of {ev.key}.", BOOLEAN),
+                *(Val(f.name, None, f"Sets {f.env}" + (" (in the Secret)" if f.secret else "")
+                      + (f"; {f.default} when empty." if f.default is not None else "."), SCALAR, type_label="string")
+                  for f in ev.fields))))
+            continue
+        words = list(ev.words())
+        schema = {"type": ["string", "null"], "enum": words + ["", None]} if words else SCALAR
+        vals.append(Val(ev.key, None, ev.doc(), schema, type_label="string"))
     ports_doc = ("Ports the Service exposes: [{name, port, targetPort, protocol}]; targetPort is the container "
                  "port (port by default). No ports: no Service.")
     vals += [
         Val("command", [], "Container command (replaces the image's entrypoint). Items pass through tpl: "
                            "\"{{ .Values.KEY }}\" inserts a value of this chart.", STRING_LIST),
         Val("args", list(args), "Container arguments; items pass through tpl, like command.", STRING_LIST),
+        Val("extraCmdArgs", [], "Arguments appended to args (GenAIInfra's extraCmdArgs: more flags for the "
+                                "engine); through tpl. With args empty they replace the image's default "
+                                "arguments, as args would.", STRING_LIST),
+        Val("extraCmd", doc="GenAIInfra's name for the container command.", children=(
+            Val("command", [], "Container command; when set it is used instead of command.", STRING_LIST),
+        )),
         Val("env", dict(env or {}), "Container environment, rendered into the <fullname>-config ConfigMap. Values are strings "
                        "and pass through tpl, e.g. \"http://{{ .Release.Name }}-tei:80\" for another component "
                        "of the release.", STRING_MAP),
@@ -249,6 +284,10 @@ def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
             Val("type", "ClusterIP", "Service type: ClusterIP, NodePort or LoadBalancer.",
                 {"type": "string", "enum": SERVICE_TYPES}),
             Val("ports", [dict(p) for p in ports], ports_doc, {"type": "array", "items": PORT_ITEM}),
+            Val("port", None, "Service port of the first entry of ports (GenAIInfra's service.port); null keeps "
+                              "that entry's port. The container port stays (targetPort). Other components reach "
+                              "this one at the port they were converted with: set their env too.",
+                {"type": ["integer", "null"], "minimum": 1, "maximum": 65535}, type_label="integer"),
         )),
         Val("modelCachePath", model_path, "Mount point of the model cache (volume, global.modelUsePVC, "
                                           "global.modelUseHostPath, else an emptyDir); empty for none.", STRING),

@@ -39,11 +39,12 @@ class Placement:
 
 
 def variant_of(file_name: str) -> str:
+    """The variant a file's name gives: compose_tgi.yaml -> tgi, compose.monitoring.yaml ->
+    monitoring. A file converted on its own is complete (overlays are told by content and get
+    their base's variant plus their tag), so no part of its name is dropped."""
     m = _COMPOSE.match(file_name)
     rest = m.group("rest") if m else Path(file_name).stem
-    for suffix in OVERLAY_SUFFIXES:
-        rest = rest.replace(suffix, "")
-    return dns_label(rest.lstrip("._-").replace("_", "-"))
+    return dns_label(rest.lstrip("._-").replace("_", "-").replace(".", "-"))
 
 
 def place(path: Path, example: str | None = None, platform: str | None = None,

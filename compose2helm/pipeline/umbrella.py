@@ -6,6 +6,7 @@ every committed manifest is what `helm template` gives with its overlay and the 
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -159,14 +160,16 @@ def _stage(stage: Staging, umbrella: str, live: list[Member],
         # Another platform's overlay may have the megaservice these lack: keep its templates.
         has_mega = earlier_megaservice or any(m.prepared.plan.megaservice() for m in live)
         mega_rule = mega.rule if mega else (rules.by_component("megaservice") if has_mega else None)
+        texts = {m: overlay(m.prepared.plan, mega_rule is not None, m.nested) for m in live}
+        dep_keys, named_keys = _value_keys(stage, opts.out, umbrella, deps, texts,
+                                           {overlay_file(m.prepared.plan) for m in live})
         umbrella_files = []
         for rel, text in umbrella_chart(last.plan, sorted(deps, key=lambda d: d.key), mega_rule, overlays,
-                                        opts.chart_version, diagrams).items():
+                                        opts.chart_version, diagrams, dependency_keys=dep_keys,
+                                        named_keys=named_keys if mega_rule is not None else None).items():
             umbrella_files.append(f"{umbrella}/{rel}")
             stage.write(umbrella_files[-1], text)
-        texts = {}
         for m in live:
-            texts[m] = overlay(m.prepared.plan, mega_rule is not None, m.nested)
             stage.write(f"{umbrella}/{overlay_file(m.prepared.plan)}", texts[m])
         # Charts of other overlays' components are needed to render: take them from the output.
         for dep in deps:
@@ -180,6 +183,30 @@ def _stage(stage: Staging, umbrella: str, live: list[Member],
             lints.append(start_lints([stage.path(umbrella)]))
             lint_charts.append(umbrella)
     return _Staged(umbrella, umbrella_files, chart_files, charts_of, texts, lint_charts, lints)
+
+
+def _value_keys(stage: Staging, out: Path, umbrella: str, deps: set[Dependency], texts: dict[Member, str],
+                written: set[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """The keys the umbrella's schema lets through: under each dependency, what its chart declares
+    (its values.schema.json) and what any overlay of the example sets there (compose variables);
+    at the top, the megaservice's named values the overlays set. Overlays earlier conversions left
+    beside the umbrella count too, so a value one of them sets is never rejected."""
+    trees = [yaml.load(t, Loader=SAFE_LOADER) or {} for t in texts.values()]
+    for f in sorted((out / umbrella).glob("*-values.yaml")):
+        if f.name not in written:
+            trees.append(yaml.load(f.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {})
+    keys: dict[str, list[str]] = {}
+    for d in deps:
+        rel = f"helm-charts/common/{d.name}/values.schema.json"
+        text = stage.files.get(rel)
+        if text is None and (out / rel).is_file():
+            text = (out / rel).read_text(encoding="utf-8")
+        if text is None:      # not found: its key stays open, the subchart's schema alone checks it
+            continue
+        declared = set(json.loads(text).get("properties") or {})
+        keys[d.key] = sorted(declared.union(*(t[d.key] for t in trees if isinstance(t.get(d.key), dict))))
+    named = sorted({k for t in trees for k in t if k not in {d.key for d in deps}})
+    return keys, named
 
 
 def _render_and_check(stage: Staging, staged: _Staged, live: list[Member], opts: Options) -> dict[Member, _Checked]:

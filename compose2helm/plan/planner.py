@@ -81,7 +81,7 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
                                     "from the service", "generic"))
         chosen[s.name], component[s.name] = rule, rule.component
 
-    names = _instance_names(services, component, chart)
+    names = _instance_names(services, component, chart, chosen, policy.instance_suffixes)
     # Objects are named <release>-<name> (the release defaults to the chart): a Kubernetes name
     # has at most 63 characters, so a longer name is shortened here, where every reference to it
     # (values key, Service DNS in other services' addresses) is made from it.
@@ -122,6 +122,20 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
                        overlay)
 
 
+def _drop_suffixes(services: list[Service], component: dict[str, str], names: dict[str, str],
+                   by_service: set[str], suffixes: tuple[str, ...]) -> None:
+    """The services sharing a chart lose a policy suffix when one of them is then the chart's own
+    name, as GenAIInfra keys a second vllm: vllm-service, vllm-guardrails-service -> vllm, vllm-guardrails."""
+    def bare(name: str) -> str:
+        return next((name[:-len(x)] for x in suffixes if name.endswith(x) and len(name) > len(x)), name)
+
+    for c in {component[n] for n in by_service}:
+        group = [s.name for s in services if s.name in by_service and component[s.name] == c]
+        stripped = {n: bare(names[n]) for n in group}
+        if sum(1 for n in group if stripped[n] == c) == 1 and len(set(stripped.values())) == len(group):
+            names.update(stripped)
+
+
 def _referenced_ports(project: ComposeProject) -> dict[str, list[int]]:
     """Ports other services reach a service at (`name:port`), for services that declare none."""
     from ..compose import interpolate
@@ -141,7 +155,8 @@ def _referenced_ports(project: ComposeProject) -> dict[str, list[int]]:
     return found
 
 
-def _instance_names(services: list[Service], component: dict[str, str], chart: str) -> dict[str, str]:
+def _instance_names(services: list[Service], component: dict[str, str], chart: str, rules: dict[str, Rule],
+                    suffixes: tuple[str, ...] = ()) -> dict[str, str]:
     counts: dict[str, int] = {}
     for s in services:
         counts[component[s.name]] = counts.get(component[s.name], 0) + 1
@@ -151,11 +166,12 @@ def _instance_names(services: list[Service], component: dict[str, str], chart: s
         c = component[s.name]
         if c == "":
             names[s.name] = chart
-        elif counts[c] == 1:
-            names[s.name] = c
+        elif counts[c] == 1:     # the rule may name its key after the example (ui: chatqna-ui, as GenAIInfra)
+            names[s.name] = rules[s.name].instance_name.replace("{chart}", chart) or c
         else:
             names[s.name] = dns_label(s.name)
             by_service.add(s.name)
+    _drop_suffixes(services, component, names, by_service, suffixes)
     for s in services:
         if not names[s.name]:
             raise InputError("service name has no letters or digits to name a chart instance",

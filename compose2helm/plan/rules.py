@@ -18,6 +18,8 @@ import yaml
 
 from ..errors import InputError
 from ..yamlout import SAFE_LOADER
+from .env_values import EnvValue, parse_env_values
+from .requests import parse_models, parse_requests
 
 
 BUILTIN = "compose2helm.mappings"
@@ -59,7 +61,18 @@ class Rule:
     nests: tuple[str, ...] = ()    # nested (RFC) layout: engines this chart carries as dependencies
     read_only_root: bool = False   # the image runs with a read-only root filesystem
     writable: tuple[str, ...] = ()     # paths it writes to all the same: emptyDirs there
+    # Prometheus metrics it serves (Service port name, path, dashboard panels) and how it
+    # autoscales (replica bounds, the custom metric it scales on): chart/observability.py reads them.
+    monitoring: dict[str, Any] = field(default_factory=dict)
+    autoscaling: dict[str, Any] = field(default_factory=dict)
     generic: bool = False          # built from the service alone: no rule knew the image
+    # Kubernetes resource requests (cpu, memory) the chart asks for by default, and those it asks
+    # for instead on a device-plugin resource (GenAIInfra's facts; compose's own resources win).
+    requests: dict[str, str] = field(default_factory=dict)
+    accelerator_requests: dict[str, dict[str, str]] = field(default_factory=dict)
+    models: tuple[str, ...] = ()   # named values holding the model ids modelDownload fetches
+    env_values: tuple[EnvValue, ...] = ()   # settings by name that become env entries when set (env_values.py)
+    instance_name: str = ""        # the umbrella's key for it, "{chart}" the example's chart ("" = component)
     entry_point: int = 0           # where users come in: the lowest running rank is the entry (0: never)
 
     def matches(self, repository: str, service: str, variables: set[str]) -> bool:
@@ -164,6 +177,9 @@ class Policy:
     endpoint_variables: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
     overlay_names: OverlayNames = field(default_factory=lambda: OverlayNames())
     file: str = ""
+    # A chart run by several services is keyed by service name, without these endings where one
+    # of them is then the chart's own name (vllm-service, vllm-guardrails-service: vllm, vllm-guardrails).
+    instance_suffixes: tuple[str, ...] = ()
 
     def is_proxy(self, name: str) -> bool:
         return name in self.proxies
@@ -255,7 +271,16 @@ def _rule(data: dict, file: str) -> Rule:
         nests=_tuple(data, "nests"),
         read_only_root=bool((data.get("security") or {}).get("readOnlyRootFilesystem", False)),
         writable=tuple(str(p) for p in (data.get("security") or {}).get("writable") or ()),
+        monitoring=dict(data.get("monitoring") or {}),
+        autoscaling=dict(data.get("autoscaling") or {}),
+        env_values=parse_env_values(data.get("env_values"), {v.key: v.default for v in values}),
+        instance_name=str(data.get("instance_name") or ""),
+        requests=parse_requests(data.get("requests"), "requests"),
+        accelerator_requests={str(k): parse_requests(v, f"accelerator_requests.{k}")
+                              for k, v in (data.get("accelerator_requests") or {}).items()},
+        models=parse_models(data.get("models"), {v.key for v in values}),
     )
+
 
 
 def _policy(data: dict, file: str) -> Policy:
@@ -290,6 +315,7 @@ def _policy(data: dict, file: str) -> Policy:
         endpoint_variables={str(k): (tuple(v["components"]), str(v["url"]))
                             for k, v in (data.get("endpoint_variables") or {}).items()},
         overlay_names=_overlay_names(data.get("overlay_names") or {}),
+        instance_suffixes=_tuple(data.get("instance_names") or {}, "drop_suffixes"),
         file=file,
     )
 

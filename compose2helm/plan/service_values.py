@@ -14,6 +14,7 @@ from .findings import (POLICY_ACCELERATOR, POLICY_ENDPOINT, POLICY_NO_MEANING, P
                        POLICY_UNKNOWN, POLICY_WORKLOAD)
 from .plan import ServiceValues
 from .privileges import security_values
+from .requests import overlay_requests
 from .probes import chart_probes, healthcheck_probe, rule_probes
 from .rules import Rule, split_image
 from .texts import Context, chart_text, env_entry, escape, literal_text, value_ref
@@ -86,10 +87,17 @@ def service_values(s: Service, rule: Rule, ports: list[int], ctx: Context, megas
     ctx.findings.extend(vol_findings)
 
     resources: dict[str, Any] = {}
+    # The rule's requests that compose's own resources leave standing (chart defaults, or the
+    # accelerator's requests, which the overlay sets).
+    compose_res = _compose_resources(s)
+    accelerated = rule.accelerator_requests.get(accel.profile.resource, {}) if accel else {}
+    requests = overlay_requests(rule.requests, accelerated, compose_res["limits"], compose_res["requests"])
     if accel:
         resources = {"limits": {accel.profile.resource: accel.count}}
+        asked = sorted(f"{k} {val}" for k, val in accelerated.items() if requests.get(k) == val)
         note("accelerator", "changed", f"{accel.profile.name}: {accel.profile.resource}: {accel.count} "
-             f"(count from {accel.count_from})", POLICY_ACCELERATOR)
+             f"(count from {accel.count_from})" + (f"; requests {', '.join(asked)} ({rule.file})" if asked else ""),
+             POLICY_ACCELERATOR)
         if accel.count_variable and not ctx.named.get(accel.count_variable):
             ctx.named[accel.count_variable] = str(accel.count)
         if s.runtime:
@@ -99,16 +107,14 @@ def service_values(s: Service, rule: Rule, ports: list[int], ctx: Context, megas
                  POLICY_ACCELERATOR)
     elif s.runtime:
         note("runtime", "dropped", f"runtime {s.runtime} has no Kubernetes equivalent here", POLICY_UNKNOWN)
-    if s.deploy:
-        for kind, cpu, mem in (("limits", s.deploy.cpu_limit, s.deploy.memory_limit),
-                               ("requests", s.deploy.cpu_request, s.deploy.memory_request)):
-            if cpu:
-                resources.setdefault(kind, {})["cpu"] = cpu
-            if mem:
-                resources.setdefault(kind, {})["memory"] = _memory(mem)
-        if s.deploy.mode == "global":
-            v["daemonSet"] = True
-            note("deploy.mode", "changed", "global: a DaemonSet, one pod on every node", POLICY_WORKLOAD)
+    for kind in ("limits", "requests"):
+        if compose_res[kind]:
+            resources.setdefault(kind, {}).update(compose_res[kind])
+    if s.deploy and s.deploy.mode == "global":
+        v["daemonSet"] = True
+        note("deploy.mode", "changed", "global: a DaemonSet, one pod on every node", POLICY_WORKLOAD)
+    if requests:
+        resources["requests"] = requests
     if resources:
         v["resources"] = resources
 
@@ -238,6 +244,19 @@ def _args(command: list[Template], rule: Rule, ctx: Context) -> list[str]:
                 continue
         out.append(chart_text(word, ctx, "command", where))
         i += 1
+    return out
+
+
+def _compose_resources(s: Service) -> dict[str, dict[str, str]]:
+    """deploy.resources limits and reservations (as requests) of cpu and memory, as Kubernetes says them."""
+    out: dict[str, dict[str, str]] = {"limits": {}, "requests": {}}
+    if s.deploy:
+        for kind, cpu, mem in (("limits", s.deploy.cpu_limit, s.deploy.memory_limit),
+                               ("requests", s.deploy.cpu_request, s.deploy.memory_request)):
+            if cpu:
+                out[kind]["cpu"] = cpu
+            if mem:
+                out[kind]["memory"] = _memory(mem)
     return out
 
 

@@ -4,7 +4,10 @@ A pod may only be wider than the baseline where the user opted in (privileges.OP
 - no privilege escalation, capabilities drop ALL, and add only what compose's cap_add named;
 - seccomp RuntimeDefault (or Localhost); no Unconfined seccomp or AppArmor;
 - no privileged containers, host namespaces or host devices;
-- a read-only root filesystem where the component's rule or compose's read_only asks for it.
+- a read-only root filesystem where the component's rule or compose's read_only asks for it;
+- no Kubernetes API token in the pod (automountServiceAccountToken: false): nothing these images
+  run calls the API server, and a chart mounts one only when a value (serviceAccount.automount)
+  asks for it, which no conversion does.
 """
 from __future__ import annotations
 
@@ -60,6 +63,9 @@ def check_pod(obj: dict[str, Any], allowed: Iterable[str] = (), *, capabilities:
         if path and any(path == p or path.startswith(p.rstrip("/") + "/") for p in HOST_PATHS) \
                 and "host-devices" not in allow:
             bad("", f"volumes.{vol.get('name')}", f"hostPath {path} without --allow host-devices")
+    if spec.get("automountServiceAccountToken") is not False:
+        bad("", "automountServiceAccountToken", f"{spec.get('automountServiceAccountToken')!r}, not false: "
+            "the pod gets an API token no component here uses")
     pod_sc = spec.get("securityContext") or {}
     pod_seccomp = (pod_sc.get("seccompProfile") or {}).get("type")
     pod_apparmor = (pod_sc.get("appArmorProfile") or {}).get("type")
