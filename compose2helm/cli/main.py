@@ -63,6 +63,13 @@ def _finish(output_format: str, as_json: Callable[[], Any], show: Callable[[], N
 
 # Options several commands share (typer reads their settings; one definition keeps them alike).
 MAPPINGS_OPTION = typer.Option([], "--mappings", help="Extra mapping-rule directory (repeatable).")
+EXTRA_FILES_OPTION = typer.Option([], "-f", "--file", help="More compose files merged on top (repeatable).")
+ENV_FILE_OPTION = typer.Option([], "--env-file", help="Env file(s) or set_env.sh read as data (default: found "
+                               "beside the file, as convert does).")
+EXAMPLE_OPTION = typer.Option(None, "--example", help="Example name (default: from the path, else the compose "
+                              "project's name or folder).")
+PLATFORM_OPTION = typer.Option(None, "--platform", help="Platform, e.g. gaudi (default: from the path).")
+VARIANT_OPTION = typer.Option(None, "--variant", help="Variant, e.g. tgi (default: from the file name).")
 KUBE_VERSION_OPTION = typer.Option(None, "--kube-version", help="Kubernetes version to validate against "
                                    "(default: the newest known).")
 STRICT_OPTION = typer.Option(False, "--strict", help="Unknown compose keys are errors, not warnings.")
@@ -78,13 +85,13 @@ FORCE_OPTION = typer.Option(False, "--force", help="Overwrite generated files th
 @app.command()
 def convert(
     files: List[Path] = typer.Argument(..., help="Compose file(s); later files patch earlier ones, as -f does."),
-    extra: List[Path] = typer.Option([], "-f", "--file", help="More compose files merged on top (repeatable)."),
+    extra: List[Path] = EXTRA_FILES_OPTION,
     out: Path = typer.Option(Path("."), "--out", "-o", help="Output root: helm-charts/ and manifests/ go here."),
     env_file: List[Path] = typer.Option([], "--env-file", help="Env file(s) or set_env.sh read as data "
                                         "(default: set_env*.env/.sh beside the file or up to two levels up)."),
-    example: Optional[str] = typer.Option(None, help="Example name (default: from the path)."),
-    platform: Optional[str] = typer.Option(None, help="Platform, e.g. gaudi (default: from the path)."),
-    variant: Optional[str] = typer.Option(None, help="Variant, e.g. tgi (default: from the file name)."),
+    example: Optional[str] = EXAMPLE_OPTION,
+    platform: Optional[str] = PLATFORM_OPTION,
+    variant: Optional[str] = VARIANT_OPTION,
     release: Optional[str] = typer.Option(None, help="Release name to render with (default: the chart name)."),
     mappings: List[Path] = MAPPINGS_OPTION,
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verifying the rendered manifests."),
@@ -127,12 +134,12 @@ def convert(
 @app.command()
 def verify(
     files: List[Path] = typer.Argument(..., help="Compose file(s) the manifests were converted from."),
-    extra: List[Path] = typer.Option([], "-f", "--file", help="More compose files merged on top (repeatable)."),
+    extra: List[Path] = EXTRA_FILES_OPTION,
     manifests: Optional[Path] = typer.Option(None, "--manifests", help="Manifest file or directory "
                                              "(default: manifests/<Example>/<platform>[-<variant>]/ under --out)."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Output root the charts and manifests are in."),
     env_file: List[Path] = typer.Option([], "--env-file", help="Env file(s) the conversion used."),
-    example: Optional[str] = typer.Option(None, help="Example name (default: from the path)."),
+    example: Optional[str] = EXAMPLE_OPTION,
     platform: Optional[str] = typer.Option(None, help="Platform (default: from the path)."),
     variant: Optional[str] = typer.Option(None, help="Variant (default: from the file name)."),
     release: Optional[str] = typer.Option(None, help="Release name the manifests were rendered with."),
@@ -264,12 +271,11 @@ def dependency_update(chart: Path = typer.Argument(..., help="Chart directory.")
 def explain(
     paths: List[Path] = typer.Argument(..., help="Compose file(s), merged as -f does, or directory trees: every "
                                        "compose file in them, found as migrate finds them."),
-    extra: List[Path] = typer.Option([], "-f", "--file", help="More compose files merged on top (repeatable)."),
-    env_file: List[Path] = typer.Option([], "--env-file", help="Env file(s) or set_env.sh read as data "
-                                        "(default: found beside the file, as convert does)."),
-    example: Optional[str] = typer.Option(None, help="Example name (default: from the path)."),
-    platform: Optional[str] = typer.Option(None, help="Platform, e.g. gaudi (default: from the path)."),
-    variant: Optional[str] = typer.Option(None, help="Variant, e.g. tgi (default: from the file name)."),
+    extra: List[Path] = EXTRA_FILES_OPTION,
+    env_file: List[Path] = ENV_FILE_OPTION,
+    example: Optional[str] = EXAMPLE_OPTION,
+    platform: Optional[str] = PLATFORM_OPTION,
+    variant: Optional[str] = VARIANT_OPTION,
     mappings: List[Path] = MAPPINGS_OPTION,
     strict: bool = STRICT_OPTION,
     show_summary: bool = typer.Option(False, "--summary", help="Print only the counts: services per rule, "
@@ -307,12 +313,11 @@ def explain(
 @app.command()
 def graph(
     files: List[Path] = typer.Argument(..., help="Compose file(s), merged as -f does."),
-    extra: List[Path] = typer.Option([], "-f", "--file", help="More compose files merged on top (repeatable)."),
-    env_file: List[Path] = typer.Option([], "--env-file", help="Env file(s) or set_env.sh read as data "
-                                        "(default: found beside the file, as convert does)."),
-    example: Optional[str] = typer.Option(None, help="Example name (default: from the path)."),
-    platform: Optional[str] = typer.Option(None, help="Platform, e.g. gaudi (default: from the path)."),
-    variant: Optional[str] = typer.Option(None, help="Variant, e.g. tgi (default: from the file name)."),
+    extra: List[Path] = EXTRA_FILES_OPTION,
+    env_file: List[Path] = ENV_FILE_OPTION,
+    example: Optional[str] = EXAMPLE_OPTION,
+    platform: Optional[str] = PLATFORM_OPTION,
+    variant: Optional[str] = VARIANT_OPTION,
     mappings: List[Path] = MAPPINGS_OPTION,
     strict: bool = STRICT_OPTION,
     output_format: str = typer.Option("mermaid", "--format", help="mermaid, dot or json."),
