@@ -210,3 +210,25 @@ def test_opt_ins_verify_on_real_files(tmp_path):
 
 def _pod_of(obj):
     return obj["spec"]["template"]["spec"]
+
+
+def test_the_nginx_image_keeps_the_capabilities_it_needs_to_start(tmp_path):
+    """opea/nginx starts as root, changes owner of its cache, binds port 80 and switches user: under
+    drop ALL it needs CHOWN, SETUID, SETGID and NET_BIND_SERVICE (rule data), and nothing more."""
+    from compose2helm.chart.charts import common_chart
+    from compose2helm.plan.rules import load_rules
+    rule = load_rules().by_component("nginx")
+    assert rule.capabilities == ("CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID")
+    default = yaml.safe_load(common_chart(rule)["values.yaml"])["securityContext"]["capabilities"]
+    assert default == {"drop": ["ALL"], "add": ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"]}
+    src = tmp_path / "Ex" / "docker" / "xeon" / "compose.yaml"
+    src.parent.mkdir(parents=True)
+    src.write_text("services:\n  gw:\n    image: opea/nginx:latest\n    ports: ['80:80']\n"
+                   "    cap_add: [SYS_NICE]\n")
+    result = convert([src], tmp_path / "out")
+    assert result.ok
+    objs = [d for d in yaml.safe_load_all((tmp_path / "out" / result.manifest).read_text()) if d]
+    [deploy] = [o for o in objs if o["kind"] == "Deployment"]
+    caps = deploy["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]
+    # compose's own cap_add comes on top of what the image needs, all others dropped
+    assert caps == {"drop": ["ALL"], "add": ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID", "SYS_NICE"]}

@@ -103,6 +103,7 @@ def _values_context(rule: Rule, name: str) -> dict[str, Any]:
         "secret_env": dict(rule.default_secret_env),
         "model_path": rule.model_path,
         "read_only_root": rule.read_only_root,
+        "capabilities": list(rule.capabilities),
         "writable": list(rule.writable),
         # the umbrella's megaservice takes the settings of its example only
         "env_values": [ev for ev in rule.env_values if rule.kind != "megaservice" or ev.applies_to(name)],
@@ -117,7 +118,7 @@ def _workload_vals(ctx: dict[str, Any]) -> list[Val]:
                            readiness=ctx["readiness"], startup=ctx["startup"], env=ctx["env"],
                            secret_env=ctx["secret_env"], model_path=ctx["model_path"],
                            read_only_root=ctx["read_only_root"], writable=ctx["writable"],
-                           env_values=ctx["env_values"])
+                           env_values=ctx["env_values"], capabilities=ctx["capabilities"])
     # autoscaling and serviceMonitor, after the keys of how many pods run
     at = next(i for i, v in enumerate(vals) if v.key == "daemonSet") + 1
     vals[at:at] = observability_vals(ctx["rule"], ctx["ports"])

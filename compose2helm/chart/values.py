@@ -223,7 +223,8 @@ def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
                     env: dict[str, str] | None = None, secret_env: dict[str, str] | None = None,
                     model_path: str = "", read_only_root: bool = False,
                     writable: list[str] | tuple[str, ...] = (),
-                    env_values: list[Any] | tuple[Any, ...] = ()) -> list[Val]:
+                    env_values: list[Any] | tuple[Any, ...] = (),
+                    capabilities: list[str] | tuple[str, ...] = ()) -> list[Val]:
     """The values of one workload (a common chart, or the umbrella's megaservice); env_values are
     the rule's settings by name (plan/env_values.py), null until set."""
     vals = [
@@ -311,11 +312,12 @@ def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
         Val("podSecurityContext", {}, "Pod securityContext (a Kubernetes PodSecurityContext).", OPEN_OBJECT),
         Val("securityContext", {
             "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
+            "capabilities": {"drop": ["ALL"], **({"add": list(capabilities)} if capabilities else {})},
             **({"readOnlyRootFilesystem": True} if read_only_root else {}),
             "seccompProfile": {"type": "RuntimeDefault"},
         }, "Container securityContext. Least privilege: no privilege escalation, no capabilities but those "
-           "added, the runtime's default seccomp profile" + (", a read-only root filesystem (the image allows it; "
+           "added" + (f" ({', '.join(capabilities)}: the image needs them to start)" if capabilities else "")
+           + ", the runtime's default seccomp profile" + (", a read-only root filesystem (the image allows it; "
            "writablePaths are the exceptions)" if read_only_root else "") + ".", OPEN_OBJECT),
         Val("hostIPC", False, "Share the node's IPC namespace (compose ipc: host). Off: only converted with "
                               "--allow host-ipc.", BOOLEAN),

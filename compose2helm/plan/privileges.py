@@ -48,10 +48,13 @@ def security_values(s: Service, rule: Rule, allow: frozenset[str], note: Callabl
     v: dict[str, Any] = {}
     security: dict[str, Any] = {}
     pod: dict[str, Any] = {}
-    if s.cap_add:
-        security["capabilities"] = {"drop": ["ALL"], "add": sorted(set(s.cap_add))}
+    if s.cap_add:   # a list replaces the chart's: it names what the image needs as well
+        security["capabilities"] = {"drop": ["ALL"], "add": sorted(set(s.cap_add) | set(rule.capabilities))}
         note("cap_add", "carried", f"capabilities {', '.join(sorted(set(s.cap_add)))} added (all others dropped)",
              POLICY_LEAST_PRIVILEGE)
+    if rule.capabilities:
+        note("capabilities", "added", f"{', '.join(rule.capabilities)}: the image needs them to start, and "
+             "Docker grants them by default (Kubernetes with drop ALL would not)", rule.file)
     if s.cap_drop:
         note("cap_drop", "dropped", "all capabilities are dropped already", POLICY_LEAST_PRIVILEGE)
     if s.read_only:

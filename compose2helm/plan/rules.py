@@ -60,6 +60,7 @@ class Rule:
     model_path: str = ""           # default mount point of the model cache
     nests: tuple[str, ...] = ()    # nested (RFC) layout: engines this chart carries as dependencies
     read_only_root: bool = False   # the image runs with a read-only root filesystem
+    capabilities: tuple[str, ...] = ()   # what the image needs to start (Docker grants them by default)
     writable: tuple[str, ...] = ()     # paths it writes to all the same: emptyDirs there
     # Prometheus metrics it serves (Service port name, path, dashboard panels) and how it
     # autoscales (replica bounds, the custom metric it scales on): chart/observability.py reads them.
@@ -270,6 +271,7 @@ def _rule(data: dict, file: str) -> Rule:
         model_path=str((data.get("defaults") or {}).get("modelCachePath") or ""),
         nests=_tuple(data, "nests"),
         read_only_root=bool((data.get("security") or {}).get("readOnlyRootFilesystem", False)),
+        capabilities=tuple(sorted(str(c) for c in (data.get("security") or {}).get("capabilities") or ())),
         writable=tuple(str(p) for p in (data.get("security") or {}).get("writable") or ()),
         monitoring=dict(data.get("monitoring") or {}),
         autoscaling=dict(data.get("autoscaling") or {}),

@@ -142,7 +142,7 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
         crec = compose_record(service, project, policy, inst.rule, index, components, plan.chart)
         krec = workload_record(workload, index_k8s, policy, inst.name if not inst.is_megaservice else plan.chart)
         _compare(report, crec, krec, findings, policy)
-        for violation in check_pod(workload, plan.allowed, capabilities=service.cap_add,
+        for violation in check_pod(workload, plan.allowed, capabilities=set(service.cap_add) | set(inst.rule.capabilities),
                                    read_only_root=inst.rule.read_only_root or service.read_only):
             report.unexplained.append(Difference(f"policy.{violation.field}", "least privilege", violation.detail))
         for f in findings:

@@ -184,7 +184,8 @@ def compose_record(service: Service, project: ComposeProject, policy: Policy, ru
     v["hostNetwork"] = service.network_mode == "host"
     v["shm"] = quantity(service.shm_size) if service.shm_size else None
     v["accelerators"] = {r.accel.profile.resource: r.accel.count} if r.accel else {}
-    v["capabilities"] = sorted(set(service.cap_add))
+    # Docker grants a default set; what the image needs of it is the rule's, and counts as compose's
+    v["capabilities"] = sorted(set(service.cap_add) | set(rule.capabilities))
     probe, _ = healthcheck_probe(service, project.variables, policy)
     v["probe.readiness"] = normal_probe(probe)
     v["probe.startup"] = normal_probe(probe)
