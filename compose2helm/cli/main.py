@@ -329,9 +329,17 @@ def graph(
                     platform=platform, variant=variant, mappings=list(mappings), strict=strict), nl=False)
 
 
+# Commands that render or lint: the Helm engine starts loading in a thread before their modules are
+# imported, so that it is ready (or nearly) when the first chart is written.
+_ENGINE_COMMANDS = frozenset({"convert", "verify", "check", "template"})
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     as_json = wants_json(args)
+    if args and args[0] in _ENGINE_COMMANDS and not {"--help", "-h"} & set(args):
+        from ..helm.engine import preload
+        preload()
     try:
         if not args:   # no command: the help, on stderr, and the usage error's code
             with contextlib.redirect_stdout(sys.stderr):

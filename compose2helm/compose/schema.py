@@ -9,17 +9,29 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from ..errors import InputError
+from ..util.schemacheck import Checker
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> dict:
+    """The compose-spec schema, check-jsonschema's copy (found without importing it)."""
+    spec = importlib.util.find_spec("check_jsonschema")
+    path = Path(spec.origin).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
+def _checker() -> Checker:
+    """The fast yes (util/schemacheck.py): a valid file never loads jsonschema."""
+    return Checker(_schema())
 
 
 @functools.lru_cache(maxsize=1)
 def _validator():
-    """The compose-spec validator, compiled once per process from check-jsonschema's copy."""
-    spec = importlib.util.find_spec("check_jsonschema")
-    path = Path(spec.origin).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
-    schema = json.loads(path.read_text(encoding="utf-8"))
+    """The compose-spec validator of jsonschema, which words the errors of an invalid file."""
+    import jsonschema
+    schema = _schema()
     return jsonschema.validators.validator_for(schema)(schema)
 
 
@@ -56,7 +68,7 @@ def check_keys_are_strings(doc: dict, path: Path) -> None:
 @functools.lru_cache(maxsize=1)
 def known_keys() -> tuple[frozenset[str], frozenset[str]]:
     """The top-level and the service keys the compose-spec schema names."""
-    schema = _validator().schema
+    schema = _schema()
     defs = schema.get("$defs") or schema.get("definitions") or {}
 
     def props(node: dict, seen: frozenset = frozenset()) -> set[str]:
@@ -81,6 +93,9 @@ def validate(doc: dict, path: Path) -> None:
     numbers/booleans/null as environment values and `x-` keys, and every file under
     ../shared/genaiexamples passes it as is.
     """
+    if _checker().is_valid(doc):
+        return
+    import jsonschema
     try:
         errors = list(_validator().iter_errors(doc))
     except RecursionError:

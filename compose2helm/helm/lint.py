@@ -77,32 +77,40 @@ def lint_chart(chart_dir: Path) -> list[LintMessage]:
 class Linting:
     """Lints under way (start_lints): result() waits for them, in the order the charts were given."""
 
-    def __init__(self, keys: list[str], running: dict[str, Any]):
-        self.keys, self.running = keys, running
+    def __init__(self, running: list[Any]):
+        self.running = running
 
     def result(self) -> list[list[LintMessage]]:
-        for key, future in self.running.items():
-            _LINTED[key] = future.result()
-        self.running = {}
-        return [list(_LINTED[k]) for k in self.keys]
+        return [list(_LINTED[future.result()]) for future in self.running]
 
 
 def start_lints(chart_dirs: list[Path]) -> Linting:
-    """Start lint_chart of each chart not linted yet, in threads (ctypes releases the GIL while the
-    engine works), so that they run while the caller renders. Scratch copies are made here, so a
-    missing dependency is reported by this call, as lint_chart does."""
-    keys = [_digest(d) for d in chart_dirs]
-    todo = {k: d for k, d in zip(keys, chart_dirs) if k not in _LINTED}
-    running: dict[str, Any] = {}
-    if todo:
+    """Lint each chart in the lint threads (ctypes releases the GIL while the engine works), so
+    that it runs while the caller goes on. Each chart is read when its turn comes, which is why the
+    caller must leave it as it is until result(); a chart linted before in this process (the same
+    files) is not linted again. An error (e.g. a missing dependency) is raised by result()."""
+    return Linting([_pool().submit(_lint_in_turn, Path(d)) for d in chart_dirs])
+
+
+def _lint_in_turn(chart_dir: Path) -> str:
+    key = _digest(chart_dir)
+    if key not in _LINTED:
+        _LINTED[key] = _lint(chart_dir)
+    return key
+
+
+_POOL: list[Any] = []
+
+
+def _pool():
+    """The lint threads, shared by every start_lints of the process: one per core but one, which
+    the caller's own work (and then the render it waits for) keeps. Charts are linted as they
+    are written, in that order."""
+    if not _POOL:
         from concurrent.futures import ThreadPoolExecutor
-        pool = ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1))
-        try:
-            for key, chart_dir in todo.items():
-                running[key] = pool.submit(_lint_assembled, *_lint_copy(chart_dir))
-        finally:
-            pool.shutdown(wait=False)   # its threads end with their lints
-    return Linting(keys, running)
+        workers = max(1, (os.cpu_count() or 1) - 1)
+        _POOL.append(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="c2h-lint"))
+    return _POOL[0]
 
 
 def _lint_copy(chart_dir: Path) -> tuple[Any, Path]:

@@ -101,11 +101,12 @@ def convert_many(sources: list[Source], out: Path = Path("."), *, env_files: lis
         groups.setdefault(m.prepared.plan.chart, []).append(m)
     try:
         with Staging(opts.out, force=force) as stage:
-            for group in groups.values():
-                convert_umbrella(stage, group, opts)
+            finish = [convert_umbrella(stage, group, opts) for group in groups.values()]
             built = {i: m.built for i, m in members.items() if m.built is not None}
             with prepared[max(built or prepared)].clock("write"):
                 changed = stage.pending() if dry_run else stage.commit()
+            for complete in finish:   # the lints ran on while the output was written
+                complete()
     except InputError as exc:   # the output cannot take them: none is written
         failed = {i: m.error for i, m in members.items() if m.error is not None}
         return [r if r is not None else failed.get(i, exc) for i, r in enumerate(results)]

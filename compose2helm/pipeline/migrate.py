@@ -8,6 +8,7 @@ chart; examples run in parallel with --jobs.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
@@ -232,21 +233,19 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
             outcomes += done
             changed.update(files)
     else:
-        # The example with the most files (its files convert one after the other) runs in this
-        # process, the others in workers - 1 more, largest first.
+        # Every example converts in a worker, the example with the most files first (its files
+        # convert one after the other). spawn, not fork: the embedded Helm engine is a Go runtime,
+        # which does not survive fork; and the workers' Go runtimes start with the collector
+        # setting of _go_environment, which a running process cannot change for its own.
         order = sorted(range(len(groups)), key=lambda i: -len(groups[i]))
-        # spawn, not fork: the embedded Helm engine is a Go runtime, which does not survive fork.
-        # The submits start every worker, before this process loads the engine for its own example.
-        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {i: pool.submit(_run_example, groups[i], root, out, options) for i in order[1:]}
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            with _go_environment():
+                futures = {i: pool.submit(_run_example, groups[i], root, out, options) for i in order}
+            tell.example(groups[order[0]][0].example, len(groups[order[0]]))
             for future in futures.values():
                 future.add_done_callback(tell.worker_done)
-            main = groups[order[0]]
-            tell.example(main[0].example, len(main))
-            results = {order[0]: _run_example(main, root, out, options)}
-            tell.done(results[order[0]][0])
             for i in range(len(groups)):
-                done, files = results[i] if i in results else futures[i].result()
+                done, files = futures[i].result()
                 outcomes += done
                 changed.update(files)
     outcomes.sort(key=lambda o: o.file)
@@ -256,6 +255,25 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
     elif into_examples:
         report.into_examples = write_into_examples(report, root, out, force=options.get("force", False))
     return report
+
+
+# Helm's renders allocate much and keep little: collecting when the heap has grown fourfold, not
+# twofold, takes about a quarter off the CPU time of a corpus run (measured with the engine in one
+# process: 20 s to 14 s), and a worker stays under 200 MB.
+GO_GC_PERCENT = "400"
+
+
+@contextlib.contextmanager
+def _go_environment():
+    """GOGC for the processes started inside (unless the caller's environment sets it)."""
+    if "GOGC" in os.environ:
+        yield
+        return
+    os.environ["GOGC"] = GO_GC_PERCENT
+    try:
+        yield
+    finally:
+        os.environ.pop("GOGC", None)
 
 
 def write_into_examples(report: MigrateReport, root: Path, out: Path, *, force: bool = False) -> list[str]:

@@ -7,8 +7,10 @@ overwritten with force, as is a file at a generated path that carries no stamp a
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -43,15 +45,19 @@ class Staging:
         except OSError as e:
             raise InputError(f"cannot create the output directory: {e.strerror or e}", file=self.out) from None
         self.files: dict[str, str] = {}
+        self._made: set[str] = set()     # folders of the scratch root made by write()
 
     def write(self, rel: str, text: str) -> None:
-        rel_path = Path(rel)
-        if rel_path.is_absolute() or ".." in rel_path.parts:
+        if rel.startswith("/") or ".." in rel.split("/"):
             raise InputError(f"refusing to write outside the output directory: {rel}", file=self.out)
-        path = self.root / rel_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = os.path.join(self.root, rel)
+        folder = os.path.dirname(path)
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
         text = stamp(rel, text)
-        path.write_text(text, encoding="utf-8")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
         self.files[rel] = text
 
     def discard(self, rels: set[str] | list[str]) -> None:
@@ -64,6 +70,7 @@ class Staging:
                 if parent == self.root or any(parent.iterdir()):
                     break
                 parent.rmdir()
+        self._made.clear()   # some may be gone now
 
     def link_in(self, rel: str, source: Path) -> None:
         """A directory needed beside the output (to render with) that is not itself output: a
@@ -77,7 +84,7 @@ class Staging:
 
     def _destinations(self) -> dict[str, str | None]:
         """What is at each staged file's destination now, for the files whose content differs."""
-        current = {rel: _current(self.out / rel) for rel in sorted(self.files)}
+        current = {rel: _current(os.path.join(self.out, rel)) for rel in sorted(self.files)}
         return {rel: text for rel, text in current.items() if text != self.files[rel]}
 
     def pending(self) -> list[str]:
@@ -97,10 +104,14 @@ class Staging:
                 self.out.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise InputError(f"cannot create the output directory: {e.strerror or e}", file=self.out) from None
+        made: set[str] = set()
         for rel in changed:
-            dest = self.out / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+            dest = os.path.join(self.out, rel)
+            folder, name = os.path.split(dest)
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
                     f.write(self.files[rel])
@@ -113,16 +124,29 @@ class Staging:
 
     def _check(self, destinations: dict[str, str | None]) -> None:
         """Everything commit() checks before it writes anything."""
-        root = self.out.resolve()
+        out = str(self.out)
+        root = str(self.out.resolve())
+        inside = root.rstrip(os.sep) + os.sep
+        real: dict[str, str] = {}         # folder -> its resolved path (resolved once per folder)
+        modes: dict[str, int | None] = {}   # path -> its mode (symlinks followed), None when missing
         for rel in sorted(self.files):
-            dest = self.out / rel
-            if root not in dest.resolve().parents:
+            dest = os.path.join(out, rel)
+            folder, name = os.path.split(dest)
+            if folder not in real:
+                real[folder] = str(Path(folder).resolve())
+            resolved = os.path.join(real[folder], name)
+            if os.path.islink(resolved):
+                resolved = str(Path(resolved).resolve())
+            if not resolved.startswith(inside):
                 raise InputError(f"{rel} resolves outside the output directory (a symlink?)", file=self.out)
-            if dest.is_dir():
+            if stat.S_ISDIR(_mode(dest, modes) or 0):
                 raise InputError(f"{rel} is a directory; cannot write a file there", file=self.out)
-            for parent in Path(rel).parents:
-                if parent != Path(".") and (self.out / parent).exists() and not (self.out / parent).is_dir():
-                    raise InputError(f"{parent.as_posix()} is a file; cannot write {rel} under it", file=self.out)
+            parts = Path(rel).parts
+            for i in range(len(parts) - 1, 0, -1):   # its folders, nearest first
+                parent = "/".join(parts[:i])
+                mode = _mode(os.path.join(out, parent), modes)
+                if mode is not None and not stat.S_ISDIR(mode):
+                    raise InputError(f"{parent} is a file; cannot write {rel} under it", file=self.out)
         if not self.force:
             self._refuse_hand_edits(destinations)
 
@@ -146,12 +170,31 @@ class Staging:
         self.close()
 
 
-def _current(path: Path) -> str | None:
+def _mode(path: str, known: dict[str, int | None]) -> int | None:
+    """st_mode of path, symlinks followed, or None where pathlib's exists() says False."""
+    if path not in known:
+        try:
+            known[path] = os.stat(path).st_mode
+        except OSError as e:
+            if e.errno not in _MISSING:
+                raise
+            known[path] = None
+        except ValueError:
+            known[path] = None
+    return known[path]
+
+
+# What pathlib's exists(), is_dir() and is_file() take for "not there" (other errors are raised).
+_MISSING = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def _current(path: str) -> str | None:
     """A destination's text, or None when there is no file (an unreadable one counts as foreign)."""
-    if not path.is_file():
+    if not stat.S_ISREG(_mode(path, {}) or 0):
         return None
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            return f.read()
     except (OSError, UnicodeDecodeError):
         return ""
 

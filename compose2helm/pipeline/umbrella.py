@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -93,36 +94,46 @@ def members_of(prepared: list[Prepared], layout: str) -> list[Member]:
     return [Member(p, nesting(p.plan) if layout == "nested" else {}) for p in prepared]
 
 
-def convert_umbrella(stage: Staging, members: list[Member], opts: Options) -> None:
+def convert_umbrella(stage: Staging, members: list[Member], opts: Options) -> Callable[[], None]:
     """Stage one umbrella chart, its common charts, and the overlay and manifest of each member.
 
     Each member ends built, or with the error of its overlay that did not render; the umbrella
     is then built again without that one (its deps, overlay table and megaservice would otherwise
-    stay)."""
+    stay). Returns what completes the members' lint and verification reports: it waits for the
+    lints, which run on while the caller writes the output."""
     umbrella = f"helm-charts/{members[0].prepared.plan.chart}"
     earlier = _existing_umbrella(opts.out / umbrella)
     while True:
         live = [m for m in members if m.error is None]
         if not live:
-            return
+            return lambda: None
         before = set(stage.files)
         staged = _stage(stage, umbrella, live, earlier, opts)
         checks = _render_and_check(stage, staged, live, opts)
-        with live[-1].prepared.clock("lint"):
-            linted = dict(zip(staged.lint_charts, [r for linting in staged.lints for r in linting.result()]))
         if any(m.error for m in live):
+            _lint_results(staged, live)   # linted once: the next attempt takes them from lint's cache
             stage.discard(set(stage.files) - before)
             for m in live:
                 m.built = None
             continue
-        for m in live:
-            mine = [f"helm-charts/common/{c}" for c in sorted(staged.charts_of[m])] + [umbrella]
-            m.built.lint = {rel: linted[rel] for rel in mine if rel in linted}
-            if opts.verify:
-                m.built.verification = VerifyReport(checks[m].services, schema=checks[m].schema,
-                                                    lint=[msg.of_chart(c) for c, msgs in sorted(m.built.lint.items())
-                                                          for msg in msgs])
-        return
+        return lambda: _finish(staged, live, checks, opts)
+
+
+def _lint_results(staged: _Staged, live: list[Member]) -> dict[str, list[LintMessage]]:
+    with live[-1].prepared.clock("lint"):
+        return dict(zip(staged.lint_charts, [r for linting in staged.lints for r in linting.result()]))
+
+
+def _finish(staged: _Staged, live: list[Member], checks: dict[Member, _Checked], opts: Options) -> None:
+    """Each member's lint messages and verification report, once the lints are done."""
+    linted = _lint_results(staged, live)
+    for m in live:
+        mine = [f"helm-charts/common/{c}" for c in sorted(staged.charts_of[m])] + [staged.umbrella]
+        m.built.lint = {rel: linted[rel] for rel in mine if rel in linted}
+        if opts.verify:
+            m.built.verification = VerifyReport(checks[m].services, schema=checks[m].schema,
+                                                lint=[msg.of_chart(c) for c, msgs in sorted(m.built.lint.items())
+                                                      for msg in msgs])
 
 
 def _stage(stage: Staging, umbrella: str, live: list[Member],
@@ -146,15 +157,17 @@ def _stage(stage: Staging, umbrella: str, live: list[Member],
         charts_of[m] = list(own)
         for component, rule in own.items():   # as in turn: the last file to use a chart writes it
             charts[component] = (rule, component in parents)
-    with shared("charts"):
-        chart_files: dict[str, list[str]] = {}
-        for component, (rule, is_parent) in sorted(charts.items()):
+    chart_files: dict[str, list[str]] = {}
+    lint_charts = [f"helm-charts/common/{c}" for c in sorted(charts)] if opts.lint else []
+    lints = []
+    for component, (rule, is_parent) in sorted(charts.items()):
+        with shared("charts"):
             for rel, text in common_chart(rule, opts.chart_version, nested=is_parent).items():
                 chart_files.setdefault(component, []).append(f"helm-charts/common/{component}/{rel}")
                 stage.write(chart_files[component][-1], text)
-    lint_charts = [f"helm-charts/common/{c}" for c in sorted(charts)] if opts.lint else []
-    with shared("lint"):   # the engine lints them in threads while the umbrella is built
-        lints = [start_lints([stage.path(rel) for rel in lint_charts])]
+        if opts.lint:   # the engine lints each in threads while the next and the umbrella are built
+            with shared("lint"):
+                lints.append(start_lints([stage.path(f"helm-charts/common/{component}")]))
     with shared("charts"):
         mega = last.plan.megaservice()
         # Another platform's overlay may have the megaservice these lack: keep its templates.

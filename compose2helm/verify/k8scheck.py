@@ -4,8 +4,8 @@ Two kinds of check over a list of objects (as parsed from a multi-document manif
 - strict JSON-schema validation against the schemas bundled with kubernetes-validate;
 - cross-object checks: Service selectors, ConfigMap/Secret/PVC references, names, duplicates.
 
-jsonschema and referencing are imported inside functions: the CLI imports this module and
-must start fast. Schemas are read once per process and validators built once per kind.
+Schemas are read once per process and compiled once per kind by util/schemacheck.py, whose fast
+yes passes valid objects; jsonschema (imported only then) words the problems of the others.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+from ..util.schemacheck import Checker
 from .monitoring import check_monitoring, schema_for
 
 
@@ -106,26 +107,30 @@ def _resolve_version(kube_version: str | None) -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def _definitions(version: str) -> dict:
+    """The 1.8 MB _definitions.json of one version, parsed once. Kind schemas have $id
+    https://kubernetes.io/api/<kind>/... and $ref "/api/_definitions.json#/$defs/...", which
+    resolves to this file's own $id."""
+    return json.loads((_schema_dirs()[version] / "_definitions.json").read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=None)
 def _registry(version: str):
-    """The 1.8 MB _definitions.json of one version, parsed once, as a referencing Registry."""
+    """_definitions.json as a referencing Registry, for jsonschema."""
     from referencing import Registry, Resource
 
-    defs = json.loads((_schema_dirs()[version] / "_definitions.json").read_text(encoding="utf-8"))
-    # Kind schemas have $id https://kubernetes.io/api/<kind>/... and $ref
-    # "/api/_definitions.json#/$defs/...", which resolves to this file's own $id.
+    defs = _definitions(version)
     return Registry().with_resource(defs["$id"], Resource.from_contents(defs))
 
 
 @functools.lru_cache(maxsize=None)
-def _validator(version: str, api_version: str, kind: str):
-    """A validator for one apiVersion/kind, or None when no schema knows it (a CRD but the
+def _schema(version: str, api_version: str, kind: str) -> dict | None:
+    """The schema of one apiVersion/kind, or None when no schema knows it (a CRD but the
     ServiceMonitor, whose schema is ours: monitoring.py)."""
     if not (_KIND.fullmatch(kind) and _API_VERSION.fullmatch(api_version)):
         return None   # also keeps odd kinds from naming arbitrary files below
-    from jsonschema import Draft202012Validator
-
     if (own := schema_for(api_version, kind)) is not None:
-        return Draft202012Validator(own, registry=_registry(version))
+        return own
     group, _, ver = api_version.rpartition("/")
     # kubernetes-validate's file naming keeps only the group's first label
     # (rbac.authorization.k8s.io/v1 -> role-rbac-v1.json) ...
@@ -139,8 +144,30 @@ def _validator(version: str, api_version: str, kind: str):
     # exact group/version/kind.
     if {"group": group, "version": ver, "kind": kind} not in schema.get("x-kubernetes-group-version-kind", []):
         return None
+    return schema
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(version: str, api_version: str, kind: str):
+    """jsonschema's validator for one apiVersion/kind (None without a schema): it words the
+    problems of an object the fast check (_checker) does not pass."""
+    schema = _schema(version, api_version, kind)
+    if schema is None:
+        return None
+    from jsonschema import Draft202012Validator
+
     # No format_checker, as in kubernetes-validate: formats (int32, int64, byte, date-time) annotate.
     return Draft202012Validator(schema, registry=_registry(version))
+
+
+@functools.lru_cache(maxsize=None)
+def _checker(version: str, api_version: str, kind: str) -> Checker | None:
+    """The fast yes for one apiVersion/kind (util/schemacheck.py): valid objects never load jsonschema."""
+    schema = _schema(version, api_version, kind)
+    if schema is None:
+        return None
+    defs = _definitions(version)
+    return Checker(schema, {defs["$id"]: defs})
 
 
 def prepare_schemas(kinds: Iterable[tuple[str, str]], kube_version: str | None = None) -> None:
@@ -150,9 +177,8 @@ def prepare_schemas(kinds: Iterable[tuple[str, str]], kube_version: str | None =
         version = _resolve_version(kube_version)
     except (RuntimeError, ValueError):
         return   # validate_schema reports it
-    _registry(version)
     for api_version, kind in kinds:
-        _validator(version, api_version, kind)
+        _checker(version, api_version, kind)
 
 
 def validate_schema(objects: list[dict], kube_version: str | None = None) -> list[Problem]:
@@ -165,8 +191,8 @@ def validate_schema(objects: list[dict], kube_version: str | None = None) -> lis
         if not (isinstance(api_version, str) and isinstance(kind, str)):
             problems.append(Problem("error", "schema", label, "", "object without a string apiVersion and kind"))
             continue
-        validator = _validator(version, api_version, kind)
-        if validator is None:
+        checker = _checker(version, api_version, kind)
+        if checker is None:
             problems.append(Problem("warning", "schema", label, "",
                                     f"no schema for {api_version}/{kind} in Kubernetes {version}"))
             continue
@@ -174,7 +200,9 @@ def validate_schema(objects: list[dict], kube_version: str | None = None) -> lis
         if key not in _VALIDATED:
             if len(_VALIDATED) >= 20000:
                 _VALIDATED.clear()
-            _VALIDATED[key] = [p for error in validator.iter_errors(obj) for p in _schema_problems(label, error)]
+            _VALIDATED[key] = [] if checker.is_valid(obj) else [
+                p for error in _validator(version, api_version, kind).iter_errors(obj)
+                for p in _schema_problems(label, error)]
         problems.extend(_VALIDATED[key])
     return _sorted(problems)
 
