@@ -213,34 +213,31 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
     if not root.is_dir():
         raise InputError("not a directory", file=root)
     options = {**options, "dry_run": dry_run}
-    found, outcomes = discover(root)
-    if not found:   # a tree with nothing to convert is a mistake on the command line, not a success
-        raise InputError("no compose file to convert under it (compose*.yaml, docker-compose*.yml)", file=root)
-    tell = _Progress(progress)
-    tell.begin(len(found) + len(outcomes))   # every file counted before any is converted
-    tell.done(outcomes)
-    by_example: dict[str, list[Job]] = {}
-    for job in found:
-        by_example.setdefault(job.example, []).append(job)
-    groups = [by_example[k] for k in sorted(by_example)]
-    workers = min(jobs, len(groups), os.cpu_count() or 1)
-    changed: set[str] = set()
-    if workers <= 1:
-        for group in groups:
-            tell.example(group[0].example, len(group))
-            done, files = _run_example(group, root, out, options)
-            tell.done(done)
-            outcomes += done
-            changed.update(files)
-    else:
-        # Every example converts in a worker, the example with the most files first (its files
-        # convert one after the other). spawn, not fork: the embedded Helm engine is a Go runtime,
-        # which does not survive fork; and the workers' Go runtimes start with the collector
-        # setting of _go_environment, which a running process cannot change for its own.
-        order = sorted(range(len(groups)), key=lambda i: -len(groups[i]))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            with _go_environment():
-                futures = {i: pool.submit(_run_example, groups[i], root, out, options) for i in order}
+    with contextlib.ExitStack() as stack:
+        # The workers start (and import the conversion) while this process reads the tree.
+        pool = _workers(stack, min(jobs, os.cpu_count() or 1))
+        found, outcomes = discover(root)
+        if not found:   # a tree with nothing to convert is a mistake on the command line, not a success
+            raise InputError("no compose file to convert under it (compose*.yaml, docker-compose*.yml)", file=root)
+        tell = _Progress(progress)
+        tell.begin(len(found) + len(outcomes))   # every file counted before any is converted
+        tell.done(outcomes)
+        by_example: dict[str, list[Job]] = {}
+        for job in found:
+            by_example.setdefault(job.example, []).append(job)
+        groups = [by_example[k] for k in sorted(by_example)]
+        changed: set[str] = set()
+        if pool is None:
+            for group in groups:
+                tell.example(group[0].example, len(group))
+                done, files = _run_example(group, root, out, options)
+                tell.done(done)
+                outcomes += done
+                changed.update(files)
+        else:
+            # The example with the most files first: its files convert one after the other.
+            order = sorted(range(len(groups)), key=lambda i: -len(groups[i]))
+            futures = {i: pool.submit(_run_example, groups[i], root, out, options) for i in order}
             tell.example(groups[order[0]][0].example, len(groups[order[0]]))
             for future in futures.values():
                 future.add_done_callback(tell.worker_done)
@@ -255,6 +252,26 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
     elif into_examples:
         report.into_examples = write_into_examples(report, root, out, force=options.get("force", False))
     return report
+
+
+def _workers(stack: contextlib.ExitStack, count: int) -> ProcessPoolExecutor | None:
+    """count worker processes, started now, or None for one: examples then convert in this process.
+
+    Every example converts in a worker: spawned, not forked (the embedded Helm engine is a Go
+    runtime, which does not survive fork), with the collector setting of _go_environment, which a
+    running process cannot change for its own Go runtime."""
+    if count <= 1:
+        return None
+    pool = stack.enter_context(ProcessPoolExecutor(max_workers=count, initializer=_warm_up,
+                                                   mp_context=multiprocessing.get_context("spawn")))
+    with _go_environment():
+        for _ in range(count):   # each submit starts a worker while none is idle
+            pool.submit(os.getpid)
+    return pool
+
+
+def _warm_up() -> None:
+    from . import convert  # noqa: F401 - imported before the first example arrives
 
 
 # Helm's renders allocate much and keep little: collecting when the heap has grown fourfold, not
