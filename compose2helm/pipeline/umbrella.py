@@ -158,16 +158,24 @@ def _stage(stage: Staging, umbrella: str, live: list[Member],
         for component, rule in own.items():   # as in turn: the last file to use a chart writes it
             charts[component] = (rule, component in parents)
     chart_files: dict[str, list[str]] = {}
-    lint_charts = [f"helm-charts/common/{c}" for c in sorted(charts)] if opts.lint else []
+    # In the order the lints are started below: the nesting charts after the others.
+    lint_charts = [f"helm-charts/common/{c}" for c in sorted(charts, key=lambda c: (charts[c][1], c))
+                   ] if opts.lint else []
     lints = []
+    parents = []   # a nesting chart is linted with its engines' charts, so once they are all written
     for component, (rule, is_parent) in sorted(charts.items()):
         with shared("charts"):
             for rel, text in common_chart(rule, opts.chart_version, nested=is_parent).items():
                 chart_files.setdefault(component, []).append(f"helm-charts/common/{component}/{rel}")
                 stage.write(chart_files[component][-1], text)
-        if opts.lint:   # the engine lints each in threads while the next and the umbrella are built
+        if is_parent:
+            parents.append(component)
+        elif opts.lint:   # the engine lints each in threads while the next and the umbrella are built
             with shared("lint"):
                 lints.append(start_lints([stage.path(f"helm-charts/common/{component}")]))
+    if opts.lint and parents:
+        with shared("lint"):
+            lints.append(start_lints([stage.path(f"helm-charts/common/{c}") for c in parents]))
     with shared("charts"):
         mega = last.plan.megaservice()
         # Another platform's overlay may have the megaservice these lack: keep its templates.
