@@ -24,6 +24,7 @@ from .docs import table
 from .observability import dashboard_val, gostr, observability_vals, template_context
 from .pod_options import umbrella_account, umbrella_global, with_pod_options
 from .schema import CONVERSION_KEYS, dumps, schema
+from .security import with_security
 from .values import BOOLEAN, Val, comment, component_val, global_val, values_yaml, workload_values
 
 
@@ -36,7 +37,8 @@ SOURCES = ("https://github.com/opea-project/GenAIInfra", "https://github.com/ope
 # while the first overlay renders).
 RENDERED_KINDS = (("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("v1", "PersistentVolumeClaim"),
                   ("v1", "Pod"), ("apps/v1", "Deployment"), ("apps/v1", "DaemonSet"),
-                  ("autoscaling/v2", "HorizontalPodAutoscaler"), ("v1", "ServiceAccount"))
+                  ("autoscaling/v2", "HorizontalPodAutoscaler"), ("v1", "ServiceAccount"),
+                  ("networking.k8s.io/v1", "NetworkPolicy"))
 
 
 def _env() -> jinja2.Environment:
@@ -79,6 +81,7 @@ def _workload_templates(name: str, fullname_expr: str, fullname_doc: str, gated:
         "templates/_observability.tpl": _render("observability.tpl.j2", **ctx, **template_context(rule)),
         "templates/hpa.yaml": _render("hpa.yaml.j2", **ctx, **template_context(rule)),
         "templates/servicemonitor.yaml": _render("servicemonitor.yaml.j2", **ctx),
+        "templates/networkpolicy.yaml": _render("networkpolicy.yaml.j2", **ctx),
     }
     if gated:   # the umbrella's own workload runs only where an overlay has a megaservice
         for rel, text in files.items():
@@ -122,6 +125,7 @@ def _workload_vals(ctx: dict[str, Any]) -> list[Val]:
     # autoscaling and serviceMonitor, after the keys of how many pods run
     at = next(i for i, v in enumerate(vals) if v.key == "daemonSet") + 1
     vals[at:at] = observability_vals(ctx["rule"], ctx["ports"])
+    vals = with_security(vals, ctx["rule"])       # networkPolicy, ... (security.py)
     return with_pod_options(vals, ctx["rule"])    # serviceAccount, tdx, modelDownload, ... (pod_options.py)
 
 

@@ -212,10 +212,20 @@ MONITORING_GLOBALS = (
 )
 
 
+# NetworkPolicies (issue 18): on by default, one switch for the whole release.
+NETWORK_GLOBALS = (
+    Val("networkPolicy", doc="NetworkPolicies of the release.", children=(
+        Val("enabled", True, "Render a NetworkPolicy per workload (its networkPolicy values say who may "
+                             "connect); false renders none, and every pod is reachable from anywhere.", BOOLEAN),
+    )),
+)
+
+
 def global_val() -> Val:
     return Val("global", doc="Values shared with every chart of the release (an umbrella chart passes its own "
                              "down). Other keys are allowed.",
-               children=tuple(Val(k, "", d, STRING) for k, d in GLOBALS) + MONITORING_GLOBALS, open=True)
+               children=tuple(Val(k, "", d, STRING) for k, d in GLOBALS) + MONITORING_GLOBALS + NETWORK_GLOBALS,
+               open=True)
 
 
 def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],

@@ -22,6 +22,7 @@ from ..plan.plan import Instance
 from ..plan.prepare import Prepared
 from ..yamlout import SAFE_LOADER
 from .k8scheck import Problem, check_all
+from .netpol import check_wiring
 from .podpolicy import check_pod
 from .records import ObjectIndex, compose_record, workload_record
 
@@ -124,6 +125,11 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
     index = EndpointIndex(targets, {s.container_name: s.name for s in project.services.values()
                                     if s.container_name and s.container_name not in project.services})
     components = {i.service: (i.rule.component if i.is_megaservice else i.component) for i in plan.instances}
+    # NetworkPolicies against the calls compose makes (netpol.py), per workload
+    network: dict[str, list] = {}
+    for d in check_wiring(plan, objects, release, {workload_name(i, release): _service_for(
+            index_k8s, index_k8s.workload(workload_name(i, release))) for i in plan.instances}):
+        network.setdefault(d.workload, []).append(Difference(d.field, d.compose, d.kubernetes))
     reports = []
     for inst in plan.instances:
         name = workload_name(inst, release)
@@ -145,6 +151,7 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
         for violation in check_pod(workload, plan.allowed, capabilities=set(service.cap_add) | set(inst.rule.capabilities),
                                    read_only_root=inst.rule.read_only_root or service.read_only):
             report.unexplained.append(Difference(f"policy.{violation.field}", "least privilege", violation.detail))
+        report.unexplained += network.get(name, [])
         for f in findings:
             if f.action == "dropped" or (f.action == "changed" and f.key == "ports"):
                 report.explained.append(Difference(f.key, f.detail, None, f.rule))
