@@ -212,20 +212,28 @@ MONITORING_GLOBALS = (
 )
 
 
-# NetworkPolicies (issue 18): on by default, one switch for the whole release.
+# NetworkPolicies (issue 18): on by default, one switch for the whole release (a flat key: an
+# umbrella whose globals hold no table may render in parts, helm/render.py).
 NETWORK_GLOBALS = (
-    Val("networkPolicy", doc="NetworkPolicies of the release.", children=(
-        Val("enabled", True, "Render a NetworkPolicy per workload (its networkPolicy values say who may "
-                             "connect); false renders none, and every pod is reachable from anywhere.", BOOLEAN),
-    )),
+    Val("networkPolicies", True, "Render a NetworkPolicy per workload (its networkPolicy values say who may "
+                                 "connect); false renders none, and every pod is reachable from anywhere.", BOOLEAN),
+)
+
+
+# A secret compose requires (${X:?msg}) stops an install while it is empty; the committed manifests
+# are rendered to be read and diffed, without secrets, so they are rendered with this switch on.
+RENDER_GLOBALS = (
+    Val("renderOnly", False, "Render without the secrets compose requires (${X:?}): they stay empty instead of "
+                             "failing the render. For manifests to read, not to install; compose2helm renders "
+                             "the committed manifests with it.", BOOLEAN),
 )
 
 
 def global_val() -> Val:
     return Val("global", doc="Values shared with every chart of the release (an umbrella chart passes its own "
                              "down). Other keys are allowed.",
-               children=tuple(Val(k, "", d, STRING) for k, d in GLOBALS) + MONITORING_GLOBALS + NETWORK_GLOBALS,
-               open=True)
+               children=tuple(Val(k, "", d, STRING) for k, d in GLOBALS) + MONITORING_GLOBALS + NETWORK_GLOBALS
+               + RENDER_GLOBALS, open=True)
 
 
 def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],

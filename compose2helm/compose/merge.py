@@ -235,7 +235,8 @@ def _volume_target(entry: Any) -> str:
 
 
 def split_colons(text: str) -> list[str]:
-    """Split on `:` outside `${...}` (`${MODEL_CACHE:-./data}:/data` has two parts)."""
+    """Split on `:` outside `${...}` (`${MODEL_CACHE:-./data}:/data` has two parts). A colon after a
+    part's single letter is a Windows drive's (`C:\\data:/data`, `c:/x:/y`), as compose reads it."""
     parts, cur, depth, i = [], [], 0, 0
     while i < len(text):
         if text.startswith("${", i):
@@ -246,7 +247,7 @@ def split_colons(text: str) -> list[str]:
         c = text[i]
         if c == "}" and depth:
             depth -= 1
-        if c == ":" and not depth:
+        if c == ":" and not depth and not (len(cur) == 1 and cur[0].isalpha()):
             parts.append("".join(cur))
             cur = []
         else:

@@ -119,6 +119,10 @@ class Deploy:
     cpu_request: str | None = None
     memory_request: str | None = None
     devices: list[DeviceRequest] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)    # placement.constraints: "node.labels.x==y"
+    preferences: list[str] = field(default_factory=list)    # placement.preferences: the spread keys
+    max_replicas_per_node: int | None = None
+    others: list[str] = field(default_factory=list)         # the deploy keys read here but not above
 
 
 @dataclass

@@ -259,8 +259,8 @@ class Normaliser:
             self.warnings.append(f"{self.file}: service {self.name!r}: volume source "
                                  f"{parts[0]!r} is empty; taken as an anonymous volume")
             kind = "volume"
-        elif source.startswith((".", "/", "~")) or "/" in source:
-            kind = "bind"
+        elif source.startswith((".", "/", "~")) or "/" in source or "\\" in source:
+            kind = "bind"            # a path, Windows' (C:\\data) included
         else:
             kind = "volume"
         return Volume(type=kind, target=self.s(parts[1]), source=source or None,
@@ -300,6 +300,19 @@ class Normaliser:
                 driver=self.s(dev["driver"]) if dev.get("driver") else None, count=count,
                 capabilities=tuple(self.s(c) for c in _flat(dev.get("capabilities"))),
                 device_ids=tuple(self.s(c) for c in as_list(dev.get("device_ids")))))
+        place = d.get("placement") or {}
+        out.constraints = [self.s(c) for c in as_list(place.get("constraints"))]
+        out.preferences = [self.s(p.get("spread")) if isinstance(p, dict) else self.s(p)
+                           for p in as_list(place.get("preferences"))]
+        if place.get("max_replicas_per_node") is not None:
+            out.max_replicas_per_node = self.int(place["max_replicas_per_node"],
+                                                 "deploy.placement.max_replicas_per_node")
+        # Every other key is named, so that the plan reports it instead of dropping it silently.
+        read = {"mode", "replicas", "resources", "placement"}
+        out.others = sorted(f"deploy.{k}" for k, v in d.items() if k not in read and v not in (None, {}, []))
+        out.others += sorted(f"deploy.resources.{kind}.{k}" for kind, known in (
+            ("limits", ("cpus", "memory")), ("reservations", ("cpus", "memory", "devices")))
+            for k, v in (res.get(kind) or {}).items() if k not in known and v not in (None, {}, []))
         return out
 
 
