@@ -58,7 +58,8 @@ def test_nothing_wider_than_least_privilege_without_opt_in(tmp_path):
     assert sc["allowPrivilegeEscalation"] is False and "privileged" not in sc
     assert sc["capabilities"] == {"drop": ["ALL"], "add": ["SYS_PTRACE"]}
     assert sc["seccompProfile"] == {"type": "RuntimeDefault"} and "appArmorProfile" not in sc
-    assert not pod.get("hostIPC") and not pod.get("hostNetwork") and "securityContext" not in pod
+    assert not pod.get("hostIPC") and not pod.get("hostNetwork")
+    assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}   # no rule: the image's user
     assert not [v for v in pod["volumes"] if "hostPath" in v]
     dropped = {f.key: f.detail for f in r.plan.findings if f.action == "dropped"}
     for key, opt in (("privileged", "privileged"), ("ipc", "host-ipc"), ("network_mode", "host-network"),
@@ -76,7 +77,7 @@ def test_each_opt_in_carries_what_it_names(tmp_path):
     assert sc["privileged"] is True and sc["allowPrivilegeEscalation"] is True
     assert sc["seccompProfile"] == {"type": "Unconfined"} and sc["appArmorProfile"] == {"type": "Unconfined"}
     assert pod["hostIPC"] is True and pod["hostNetwork"] is True
-    assert pod["securityContext"] == {"supplementalGroups": [44]}
+    assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}, "supplementalGroups": [44]}
     assert {"name": "device-0", "hostPath": {"path": "/dev/fuse"}} in pod["volumes"]
     assert {"name": "device-0", "mountPath": "/dev/fuse"} in pod["containers"][0]["volumeMounts"]
     # The same pods break the policy when nobody opted in, one violation per privilege.
@@ -94,8 +95,9 @@ def test_opt_in_names_are_checked(tmp_path):
 
 
 def test_policy_check_catches_each_widening():
-    base = {"kind": "Deployment", "metadata": {"name": "w"}, "spec": {"template": {"spec": {
-        "automountServiceAccountToken": False, "containers": [{
+    base = {"kind": "Deployment", "metadata": {"name": "w", "namespace": "n"}, "spec": {"template": {"spec": {
+        "automountServiceAccountToken": False, "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
         "name": "c", "image": "i", "securityContext": {
             "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
             "readOnlyRootFilesystem": True, "seccompProfile": {"type": "RuntimeDefault"}}}]}}}}
@@ -104,12 +106,15 @@ def test_policy_check_catches_each_widening():
         "securityContext.allowPrivilegeEscalation": lambda c, p: c["securityContext"].pop("allowPrivilegeEscalation"),
         "securityContext.capabilities.drop": lambda c, p: c["securityContext"]["capabilities"].update(drop=[]),
         "securityContext.capabilities.add": lambda c, p: c["securityContext"]["capabilities"].update(add=["NET_ADMIN"]),
-        "securityContext.seccompProfile": lambda c, p: c["securityContext"].pop("seccompProfile"),
+        "securityContext.seccompProfile": lambda c, p: c["securityContext"].update(seccompProfile={"type": "Unconfined"}),
         "securityContext.privileged": lambda c, p: c["securityContext"].update(privileged=True),
         "securityContext.readOnlyRootFilesystem": lambda c, p: c["securityContext"].pop("readOnlyRootFilesystem"),
         "hostPID": lambda c, p: p.update(hostPID=True),
         "automountServiceAccountToken": lambda c, p: p.pop("automountServiceAccountToken"),
         "volumes.dev": lambda c, p: p.update(volumes=[{"name": "dev", "hostPath": {"path": "/dev/kfd"}}]),
+        "securityContext": lambda c, p: p.pop("securityContext"),
+        "securityContext.runAsNonRoot": lambda c, p: c["securityContext"].update(runAsUser=0, runAsNonRoot=True),
+        "livenessProbe": lambda c, p: c.update(livenessProbe={"tcpSocket": {"port": 80}}),
     }
     for fld, mutate in mutations.items():
         obj = copy.deepcopy(base)
@@ -181,7 +186,8 @@ def test_global_mode_becomes_a_daemonset_and_profiles_are_off(tmp_path):
     assert debug.values.enabled is False
     assert not [o for o in objects if o["metadata"]["name"] == f"ex-{debug.name}"]
     on = render_chart(tmp_path / "out/helm-charts/ex", {debug.name: {"enabled": True}}, "ex")
-    assert [d.obj["kind"] for d in on if d.obj["metadata"]["name"] == f"ex-{debug.name}"] == ["Deployment"]
+    assert [d.obj["kind"] for d in on if d.obj["metadata"]["name"] == f"ex-{debug.name}"
+            and d.obj["kind"] != "NetworkPolicy"] == ["Deployment"]
 
 
 def test_a_directory_given_as_the_compose_file_is_named(tmp_path):

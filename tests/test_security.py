@@ -133,7 +133,7 @@ def test_verify_reports_an_open_component_and_a_closed_entry_point(out):
 
 
 def test_global_switch_turns_every_policy_off(out):
-    objs = _render(out, {"global": {"networkPolicy": {"enabled": False}}})
+    objs = _render(out, {"global": {"networkPolicies": False}})
     assert not _named(objs, "NetworkPolicy")
     assert _named(objs, "Deployment")
 
@@ -167,3 +167,96 @@ def test_a_common_chart_alone_accepts_connections_from_anywhere(out):
     objs = [d.obj for d in render_chart(tei, {}, "alone")]
     spec = _named(objs, "NetworkPolicy")["alone-tei"]["spec"]
     assert spec["ingress"] == [{"ports": [{"port": 80, "protocol": "TCP"}]}]
+
+
+# --- pod securityContext, probes, namespaces ------------------------------------------------------
+
+def _pod(objs: list[dict], name: str) -> dict:
+    return _named(objs, "Deployment")[name]["spec"]["template"]["spec"]
+
+
+def test_pods_run_as_the_user_their_rule_knows(out):
+    objs = out["manifest"]
+    runtime_default = {"type": "RuntimeDefault"}
+    # opea/* microservices and the megaservice: uid 1000 (GenAIInfra's), not root
+    for name in ("chatqna", "chatqna-retriever-usvc"):
+        assert _pod(objs, name)["securityContext"] == {"fsGroup": 1000, "runAsNonRoot": True, "runAsUser": 1000,
+                                                       "seccompProfile": runtime_default}, name
+    assert _pod(objs, "chatqna-redis-vector-db")["securityContext"]["runAsUser"] == 1000
+    # nginx starts as root with the four capabilities its image needs
+    nginx = _pod(objs, "chatqna-nginx")
+    assert nginx["securityContext"] == {"runAsNonRoot": False, "runAsUser": 0, "seccompProfile": runtime_default}
+    assert nginx["containers"][0]["securityContext"]["capabilities"] == {
+        "add": ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"], "drop": ["ALL"]}
+    # images whose rule states no user keep the image's own (Kubernetes' baseline profile)
+    for name in ("chatqna-tei", "chatqna-chatqna-ui"):
+        assert _pod(objs, name)["securityContext"] == {"seccompProfile": runtime_default}, name
+
+
+def test_compose_user_wins_over_the_rule(tmp_path):
+    from conftest import convert_example
+    result, objs = convert_example(tmp_path, """\
+        services:
+          retriever:
+            image: opea/retriever:latest
+            user: "0"
+            ports: ["7000:7000"]
+        """)
+    assert result.ok, result.verification.as_dict()
+    pod = _pod(objs, "ex-retriever-usvc")
+    assert pod["securityContext"]["runAsUser"] == 1000                      # the chart's default
+    assert pod["containers"][0]["securityContext"]["runAsUser"] == 0         # compose's, which wins
+    assert pod["containers"][0]["securityContext"]["runAsNonRoot"] is False
+
+
+def test_liveness_follows_readiness_with_a_generous_budget_behind_the_startup_probe(out):
+    objs = out["manifest"]
+    for name, deployment in _named(objs, "Deployment").items():
+        c = deployment["spec"]["template"]["spec"]["containers"][0]
+        live, ready = c["livenessProbe"], c["readinessProbe"]
+        assert c["startupProbe"], name
+        action = {k: v for k, v in ready.items() if k in ("httpGet", "exec", "tcpSocket")}
+        assert {k: live[k] for k in action} == action, name
+        assert live["periodSeconds"] >= 30 and live["failureThreshold"] >= 10 and live["timeoutSeconds"] >= 10
+    # the megaservice is ready once its port accepts connections (GenAIExamples gives it no healthcheck)
+    mega = _pod(objs, "chatqna")["containers"][0]
+    assert mega["readinessProbe"]["tcpSocket"] == {"port": 8888}
+
+
+def test_a_compose_healthcheck_gives_the_liveness_probe_its_check(tmp_path):
+    from conftest import convert_example
+    result, objs = convert_example(tmp_path, """\
+        services:
+          tgi-service:
+            image: ghcr.io/huggingface/text-generation-inference:2.4.0-intel-cpu
+            ports: ["8008:80"]
+            healthcheck:
+              test: ["CMD-SHELL", "curl -f http://localhost:80/health || exit 1"]
+              interval: 10s
+              timeout: 10s
+              retries: 100
+        """)
+    assert result.ok, result.verification.as_dict()
+    c = _pod(objs, "ex-tgi")["containers"][0]
+    assert c["livenessProbe"] == {"httpGet": {"path": "/health", "port": 80}, "periodSeconds": 30,
+                                  "timeoutSeconds": 10, "failureThreshold": 100}
+    assert c["startupProbe"]["failureThreshold"] == 100
+
+
+def test_every_namespaced_object_names_the_release_namespace(out):
+    objs = _render(out)
+    assert objs and all(o["metadata"].get("namespace") == "default" for o in objs)
+    # the committed manifests render into a namespace named after the release, created first
+    assert out["manifest"][0] == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "chatqna"}}
+    assert all(o["metadata"]["namespace"] == "chatqna" for o in out["manifest"][1:])
+
+
+def test_pod_policy_reports_a_user_other_than_the_rules(out):
+    from compose2helm.verify.podpolicy import check_pod
+    deployment = copy.deepcopy(_named(out["manifest"], "Deployment")["chatqna-retriever-usvc"])
+    assert check_pod(deployment, user=1000) == []
+    deployment["spec"]["template"]["spec"]["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
+    assert {v.field for v in check_pod(deployment, user=1000)} == {"securityContext.runAsUser",
+                                                                   "securityContext.runAsNonRoot"}
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["failureThreshold"] = 1
+    assert "livenessProbe" in {v.field for v in check_pod(deployment, user=None)}

@@ -269,7 +269,7 @@ def _stage_manifest(stage: Staging, staged: _Staged, m: Member, docs: list, opts
     p = m.prepared
     with p.clock("render"):
         manifest = f"manifests/{p.plan.example}/{p.plan.overlay_name}/{p.plan.chart}.yaml"
-        stage.write(manifest, manifest_text(docs))
+        stage.write(manifest, namespace_text(p.release) + manifest_text(docs))
         gmc_files = _write_gmc(p.plan, p.rules, stage, p.release) if opts.gmc else []
         gmc_problems = _check_gmc(stage, gmc_files[0], opts.gmc_crd) if opts.gmc and opts.gmc_crd else []
     rels = ([rel for c in staged.charts_of[m] for rel in staged.chart_files[c]] + staged.umbrella_files
@@ -281,7 +281,15 @@ def _render_overlay(umbrella: Path, overlay_text: str, release: str) -> tuple[li
     """The umbrella rendered with one overlay's values, and the seconds that took."""
     start = time.perf_counter()
     values = yaml.load(overlay_text, Loader=SAFE_LOADER) or {}
-    return render_chart(umbrella, values, release), time.perf_counter() - start
+    # into the namespace named after the release, which the manifest creates first (namespace_text)
+    return render_chart(umbrella, values, release, namespace=release), time.perf_counter() - start
+
+
+def namespace_text(release: str) -> str:
+    """The manifest's first object: the namespace its objects are rendered into, named after the
+    release, so that `kubectl apply -f` creates it before them and nothing lands in `default`."""
+    return (f"---\n# The namespace of the objects below (the release's name), created first.\n"
+            f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {release}\n")
 
 
 def _checks(prepared: Prepared, docs: list, kube_version: str | None) -> _Checked:

@@ -10,6 +10,7 @@ from ..compose.model import ComposeProject
 from ..errors import InputError
 from ..util.clock import Clock
 from ..util.names import is_dns_label
+from .liveness import add_liveness
 from .netpol import wire as wire_network_policies
 from .plan import ExamplePlan
 from .planner import plan_project
@@ -58,6 +59,7 @@ def prepare(files: list[Path], *, env_files: list[Path] | None = None, example: 
                             platform=placement.platform, variant=placement.variant, sources=sources,
                             allow=allowed, wait_for_dependencies=wait_for_dependencies)
         wire_network_policies(plan)    # NetworkPolicy values from the calls the rewrite found
+        add_liveness(plan)             # liveness probes from the readiness probes compose gives
     release = release or plan.chart
     _check_names(plan, release, files[0])
     return Prepared(placement, project, plan, rules, release, list(env_files), files, clock)

@@ -19,6 +19,7 @@ import yaml
 from ..errors import InputError
 from ..yamlout import SAFE_LOADER
 from .env_values import EnvValue, parse_env_values
+from .podsecurity import parse_identity
 from .requests import parse_models, parse_requests
 
 
@@ -62,6 +63,7 @@ class Rule:
     read_only_root: bool = False   # the image runs with a read-only root filesystem
     capabilities: tuple[str, ...] = ()   # what the image needs to start (Docker grants them by default)
     writable: tuple[str, ...] = ()     # paths it writes to all the same: emptyDirs there
+    identity: dict[str, int] = field(default_factory=dict)   # runAsUser/runAsGroup/fsGroup it runs as (podsecurity.py)
     # Prometheus metrics it serves (Service port name, path, dashboard panels) and how it
     # autoscales (replica bounds, the custom metric it scales on): chart/observability.py reads them.
     monitoring: dict[str, Any] = field(default_factory=dict)
@@ -273,6 +275,7 @@ def _rule(data: dict, file: str) -> Rule:
         read_only_root=bool((data.get("security") or {}).get("readOnlyRootFilesystem", False)),
         capabilities=tuple(sorted(str(c) for c in (data.get("security") or {}).get("capabilities") or ())),
         writable=tuple(str(p) for p in (data.get("security") or {}).get("writable") or ()),
+        identity=parse_identity(data.get("security"), file),
         monitoring=dict(data.get("monitoring") or {}),
         autoscaling=dict(data.get("autoscaling") or {}),
         env_values=parse_env_values(data.get("env_values"), {v.key: v.default for v in values}),

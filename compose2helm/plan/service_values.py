@@ -134,7 +134,7 @@ def service_values(s: Service, rule: Rule, ports: list[int], ctx: Context, megas
     elif s.healthcheck and s.healthcheck.disable:
         v["readinessProbe"] = v["startupProbe"] = None      # null removes the chart's own probes
         note("healthcheck", "changed", "disabled: no probes", POLICY_PROBE)
-    elif not megaservice:
+    else:
         probes = rule_probes(rule.probe, ports[0] if ports else None)
         if probes is not None:
             v["readinessProbe"], v["startupProbe"] = probes

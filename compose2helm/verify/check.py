@@ -149,7 +149,8 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
         krec = workload_record(workload, index_k8s, policy, inst.name if not inst.is_megaservice else plan.chart)
         _compare(report, crec, krec, findings, policy)
         for violation in check_pod(workload, plan.allowed, capabilities=set(service.cap_add) | set(inst.rule.capabilities),
-                                   read_only_root=inst.rule.read_only_root or service.read_only):
+                                   read_only_root=inst.rule.read_only_root or service.read_only,
+                                   user=None if service.user else inst.rule.identity.get("runAsUser")):
             report.unexplained.append(Difference(f"policy.{violation.field}", "least privilege", violation.detail))
         report.unexplained += network.get(name, [])
         for f in findings:

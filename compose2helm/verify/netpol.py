@@ -7,7 +7,7 @@ from anywhere only when it is an entry point (rule field entry_point). Evaluated
 does: a pod no Ingress policy selects accepts everything; otherwise the union of the rules of
 the policies that select it. Peers that select only `helm test` pods and a rule that lets
 Prometheus reach the port a ServiceMonitor of the manifest scrapes are not compose traffic and
-are left out. A manifest without any NetworkPolicy was rendered with global.networkPolicy.enabled
+are left out. A manifest without any NetworkPolicy was rendered with global.networkPolicies
 false, which the user chose: nothing is checked.
 """
 from __future__ import annotations

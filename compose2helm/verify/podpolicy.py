@@ -7,7 +7,13 @@ A pod may only be wider than the baseline where the user opted in (privileges.OP
 - a read-only root filesystem where the component's rule or compose's read_only asks for it;
 - no Kubernetes API token in the pod (automountServiceAccountToken: false): nothing these images
   run calls the API server, and a chart mounts one only when a value (serviceAccount.automount)
-  asks for it, which no conversion does.
+  asks for it, which no conversion does;
+- a namespace on the workload, and a pod securityContext with the RuntimeDefault seccomp profile;
+- the user the component's rule knows its image runs as (security.runAsUser: runAsNonRoot where
+  that is not root), unless compose's `user` names another; no container that runs as root while
+  the pod says runAsNonRoot (the kubelet would refuse to start it);
+- no liveness probe that could restart a model server while it loads: one only behind a startup
+  probe, and with at least LIVENESS_BUDGET seconds of failures before a restart.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ POD_KINDS = {"Deployment": ("spec", "template", "spec"), "DaemonSet": ("spec", "
              "StatefulSet": ("spec", "template", "spec"), "Job": ("spec", "template", "spec"),
              "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"), "Pod": ("spec",)}
 HOST_PATHS = ("/dev", "/proc", "/sys", "/var/run/docker.sock", "/run/docker.sock")
+LIVENESS_BUDGET = 60     # seconds of failed liveness checks before a restart, at the least
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,9 @@ def _pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def check_pod(obj: dict[str, Any], allowed: Iterable[str] = (), *, capabilities: Iterable[str] | None = None,
-              read_only_root: bool = False) -> list[Violation]:
-    """Violations of one workload. capabilities: those compose added (None: any is reported)."""
+              read_only_root: bool = False, user: int | None = None) -> list[Violation]:
+    """Violations of one workload. capabilities: those compose added (None: any is reported);
+    user: the uid the rule knows the image runs as (None: the image's own)."""
     spec = _pod_spec(obj)
     if spec is None:
         return []
@@ -67,6 +75,10 @@ def check_pod(obj: dict[str, Any], allowed: Iterable[str] = (), *, capabilities:
         bad("", "automountServiceAccountToken", f"{spec.get('automountServiceAccountToken')!r}, not false: "
             "the pod gets an API token no component here uses")
     pod_sc = spec.get("securityContext") or {}
+    if not (obj.get("metadata") or {}).get("namespace"):
+        bad("", "metadata.namespace", "unset: the objects land in whatever namespace kubectl uses")
+    if not pod_sc:
+        bad("", "securityContext", "no pod securityContext")
     pod_seccomp = (pod_sc.get("seccompProfile") or {}).get("type")
     pod_apparmor = (pod_sc.get("appArmorProfile") or {}).get("type")
     if "unconfined" not in allow:
@@ -97,6 +109,31 @@ def check_pod(obj: dict[str, Any], allowed: Iterable[str] = (), *, capabilities:
             bad(cname, "securityContext.appArmorProfile", "Unconfined without --allow unconfined")
         if read_only_root and c in (spec.get("containers") or []) and sc.get("readOnlyRootFilesystem") is not True:
             bad(cname, "securityContext.readOnlyRootFilesystem", "not true, though the image allows a read-only root")
+        uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+        if uid == 0 and sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True:
+            bad(cname, "securityContext.runAsNonRoot", "true for a container that runs as root: it cannot start")
+        if user is not None and c in (spec.get("containers") or []) and uid != user:
+            bad(cname, "securityContext.runAsUser", f"{uid!r}, not {user}: the user the image runs as")
+        if user and c in (spec.get("containers") or []) and sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) \
+                is not True:
+            bad(cname, "securityContext.runAsNonRoot", "not true, though the image runs as a user")
+        out += _liveness(name, cname, c)
+    return out
+
+
+def _liveness(workload: str, cname: str, c: dict[str, Any]) -> list[Violation]:
+    """A liveness probe may only restart a container that has started and stays silent a while."""
+    live = c.get("livenessProbe")
+    if not live:
+        return []
+    out = []
+    if not c.get("startupProbe") and int(live.get("initialDelaySeconds", 0)) < LIVENESS_BUDGET:
+        out.append(Violation(workload, cname, "livenessProbe", "no startup probe holds it back while the "
+                                                              "container starts"))
+    budget = int(live.get("periodSeconds", 10)) * int(live.get("failureThreshold", 3))
+    if budget < LIVENESS_BUDGET:
+        out.append(Violation(workload, cname, "livenessProbe", f"restarts after {budget} s of failed checks "
+                                                              f"(less than {LIVENESS_BUDGET} s)"))
     return out
 
 
