@@ -136,6 +136,7 @@ class Service:
     environment: dict[str, Template | None] = field(default_factory=dict)  # None: `- KEY` pass-through
     ports: list[Port] = field(default_factory=list)
     expose: list[int] = field(default_factory=list)
+    expose_protocols: dict[int, list[str]] = field(default_factory=dict)   # "53/udp": {53: ["udp"]}; tcp: absent
     volumes: list[Volume] = field(default_factory=list)
     depends_on: dict[str, str] = field(default_factory=dict)   # name -> condition
     healthcheck: Healthcheck | None = None

@@ -132,7 +132,19 @@ class Normaliser:
         elif key == "ports":
             s.ports = [port for p in v or [] for port in self.ports(p)]
         elif key == "expose":
-            s.expose = [port for x in v or [] for port in self.port_range(str(x).split("/")[0], "expose")]
+            s.expose, s.expose_protocols = [], {}
+            for x in v or []:
+                text, _, proto = self.s(x).partition("/")
+                proto = (proto or "tcp").lower()
+                if proto not in ("tcp", "udp", "sctp"):
+                    raise InputError(f"unknown protocol {proto!r}", key="expose")
+                for port in self.port_range(text, "expose"):
+                    s.expose.append(port)
+                    protos = s.expose_protocols.setdefault(port, [])
+                    if proto not in protos:
+                        protos.append(proto)
+            # only ports that are not just TCP need saying; a port on TCP alone stays out
+            s.expose_protocols = {n: ps for n, ps in s.expose_protocols.items() if ps != ["tcp"]}
         elif key == "volumes":
             s.volumes = [self.volume(x) for x in v or []]
         elif key == "depends_on":
