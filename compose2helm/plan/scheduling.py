@@ -45,8 +45,8 @@ def placement_values(s: Service, note: Note) -> dict[str, Any]:
         where = "deploy.placement.constraints"
         label, op, value = _label_constraint(text)
         if label is None:
-            note(where, "dropped", f"{text!r}: swarm's own node attribute, no Kubernetes node label says it",
-                 POLICY_UNKNOWN)
+            note(where, "dropped", f"{text!r}: no label of a Kubernetes node says it (swarm's node roles and ids, "
+                 "Docker engine labels)", POLICY_UNKNOWN)
             continue
         if op == "==" and label not in selector:
             selector[label] = value
