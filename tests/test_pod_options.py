@@ -157,9 +157,11 @@ def test_rule_requests_are_chart_defaults_and_compose_resources_win(out):
                      "(mappings/tgi.yaml)"]
 
 
-def test_megaservice_and_unknown_images_get_no_requests():
+def test_megaservice_asks_what_the_opea_microservices_ask():
+    # issue 18: the megaservice is a GenAIComps HTTP service like the microservices GenAIInfra sizes
     rules = load_rules()
-    assert rules.by_component("megaservice").requests == {}
+    assert rules.by_component("megaservice").requests == rules.by_component("retriever-usvc").requests == {
+        "cpu": "100m", "memory": "128Mi"}
 
 
 def test_malformed_requests_fail_when_the_rules_load(tmp_path):

@@ -260,3 +260,50 @@ def test_pod_policy_reports_a_user_other_than_the_rules(out):
                                                                    "securityContext.runAsNonRoot"}
     deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["failureThreshold"] = 1
     assert "livenessProbe" in {v.field for v in check_pod(deployment, user=None)}
+
+
+# --- the user and capabilities each image needs (facts about the images, not the rules) ----------
+
+# uid the image must run as (None: its own user, which the chart leaves alone) and the capabilities
+# it needs on top of drop ALL. opea/* microservices are built with a uid-1000 user (GenAIInfra runs
+# them so); opea/nginx starts as root to rewrite its configuration, change owner of its cache and
+# bind port 80; the Svelte/React UIs need root (GenAIExamples issue 517); opea/vllm does not start as
+# another user (GenAIComps issue 1549); redis-stack runs as 1000 with /data writable.
+IMAGE_NEEDS = {
+    "nginx": (0, ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"]),
+    "redis-vector-db": (1000, []),
+    "ui": (None, []), "react-ui": (None, []),
+    "vllm": (0, []), "vllm-ray": (None, []),
+    **{c: (1000, []) for c in (
+        "asr", "chathistory-usvc", "data-prep", "embedding-usvc", "gpt-sovits", "guardrails-usvc",
+        "llm-uservice", "lvm-uservice", "megaservice", "prompt-registry-usvc", "reranking-usvc",
+        "retriever-usvc", "speecht5", "text2image", "tts", "web-retriever", "whisper")},
+}
+
+
+def _opea_or_named(rule) -> bool:
+    return rule.image.get("repository", "").startswith("opea/") or rule.component in IMAGE_NEEDS
+
+
+def test_every_opea_image_nginx_and_redis_keep_the_user_and_capabilities_they_need(tmp_path):
+    from compose2helm.chart.charts import common_chart
+    from compose2helm.plan.rules import load_rules
+
+    rules = [r for r in load_rules().rules if _opea_or_named(r)]
+    assert {r.component for r in rules} == set(IMAGE_NEEDS)    # a new opea/* rule needs its fact here
+    for rule in rules:
+        if rule.kind == "megaservice":
+            continue            # lives in the umbrella: checked through the conversion above
+        chart = tmp_path / rule.component
+        for rel, text in common_chart(rule).items():
+            (chart / rel).parent.mkdir(parents=True, exist_ok=True)
+            (chart / rel).write_text(text)
+        pod = next(d.obj for d in render_chart(chart, {}, "r") if d.obj["kind"] == "Deployment")
+        spec = pod["spec"]["template"]["spec"]
+        uid, caps = IMAGE_NEEDS[rule.component]
+        sc, csc = spec["securityContext"], spec["containers"][0]["securityContext"]
+        assert sc.get("runAsUser") == uid, rule.component
+        assert sc.get("runAsNonRoot") is (None if uid is None else uid != 0), rule.component
+        assert csc["capabilities"] == {"drop": ["ALL"], **({"add": caps} if caps else {})}, rule.component
+    mega = next(r for r in rules if r.kind == "megaservice")
+    assert mega.identity.get("runAsUser") == IMAGE_NEEDS["megaservice"][0]
