@@ -140,4 +140,6 @@ def component_values(inst: Instance) -> dict[str, Any]:
     values = {k: _gmc_addresses(v) for k, v in inst.values.as_dict().items() if k != "enabled"}
     values["fullnameOverride"] = service_name(inst)
     values["extraEnvConfig"] = EXTRA_ENV_CONFIG
+    # rendered to be read, as the manifests are: a secret compose requires stays empty (README)
+    values["global"] = {**(values.get("global") or {}), "renderOnly": True}
     return values
