@@ -183,12 +183,22 @@ class Policy:
     # A chart run by several services is keyed by service name, without these endings where one
     # of them is then the chart's own name (vllm-service, vllm-guardrails-service: vllm, vllm-guardrails).
     instance_suffixes: tuple[str, ...] = ()
+    # Words of an env var name that say its value is an address (REDIS_HOST, DB_SERVER, API_URL):
+    # only there may a bare service name (no scheme, no port) be taken for the service.
+    address_words: tuple[str, ...] = ()
 
     def is_proxy(self, name: str) -> bool:
         return name in self.proxies
 
+    def holds_address(self, name: str) -> bool:
+        """Whether env var `name` may hold a bare host: `MYSQL_DATABASE=wordpress` names a database,
+        not the service wordpress; `WORDPRESS_DB_HOST=db`, `no_proxy=...,redis` name hosts."""
+        if self.is_proxy(name) or name in self.endpoint_hints:
+            return True
+        return any(word in self.address_words for word in name.upper().split("_"))
+
     def is_secret(self, name: str) -> bool:
-        if name in self.secret_exceptions:
+        if _any_pattern(self.secret_exceptions).match(name) is not None:
             return False
         return _any_pattern(self.secret_patterns).match(name) is not None
 
@@ -321,6 +331,7 @@ def _policy(data: dict, file: str) -> Policy:
                             for k, v in (data.get("endpoint_variables") or {}).items()},
         overlay_names=_overlay_names(data.get("overlay_names") or {}),
         instance_suffixes=_tuple(data.get("instance_names") or {}, "drop_suffixes"),
+        address_words=tuple(str(w).upper() for w in data.get("address_words") or ()),
         file=file,
     )
 
