@@ -193,7 +193,7 @@ class Policy:
     def holds_address(self, name: str) -> bool:
         """Whether env var `name` may hold a bare host: `MYSQL_DATABASE=wordpress` names a database,
         not the service wordpress; `WORDPRESS_DB_HOST=db`, `no_proxy=...,redis` name hosts."""
-        if self.is_proxy(name) or name in self.endpoint_hints:
+        if self.is_proxy(name.lower()) or name in self.endpoint_hints:     # NO_PROXY as no_proxy
             return True
         return any(word in self.address_words for word in name.upper().split("_"))
 
