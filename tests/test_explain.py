@@ -98,7 +98,10 @@ def test_fixture_actions(tmp_path):
     for key in ("labels", "stop_grace_period"):
         assert (keys[key].action, keys[key].rule, keys[key].source) == ("dropped", POLICY_UNKNOWN, "mapping")
     # the rule's probe stands in for the missing healthcheck: listed, marked as not from compose
-    assert all(k.in_compose for k in keys.values() if k.key != "healthcheck")
+    # keys the conversion adds: the rule's probes, and the capabilities an image no rule knows keeps
+    # (Kubernetes' baseline set, what Docker gave it)
+    assert all(k.in_compose for k in keys.values() if k.key not in ("healthcheck", "capabilities"))
+    assert keys["capabilities"].action == "added" and "CHOWN" in keys["capabilities"].detail
 
 
 def _prepared(src: Path):

@@ -307,3 +307,20 @@ def test_every_opea_image_nginx_and_redis_keep_the_user_and_capabilities_they_ne
         assert csc["capabilities"] == {"drop": ["ALL"], **({"add": caps} if caps else {})}, rule.component
     mega = next(r for r in rules if r.kind == "megaservice")
     assert mega.identity.get("runAsUser") == IMAGE_NEEDS["megaservice"][0]
+
+
+def test_an_image_no_rule_knows_gets_the_baseline_capabilities(tmp_path):
+    from conftest import convert_example
+    result, objs = convert_example(tmp_path, """\
+        services:
+          db:
+            image: example.org/some/database:1.0
+            ports: ["5432:5432"]
+        """)
+    assert result.ok, result.verification.as_dict()
+    pod = _pod(objs, "ex-db")
+    caps = pod["containers"][0]["securityContext"]["capabilities"]
+    assert caps["drop"] == ["ALL"]
+    assert "CHOWN" in caps["add"] and "SETUID" in caps["add"] and "NET_RAW" not in caps["add"]
+    assert "SYS_ADMIN" not in caps["add"] and len(caps["add"]) == 13
+    assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}   # its own user

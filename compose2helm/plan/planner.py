@@ -10,6 +10,7 @@ from .accelerators import accelerator
 from .endpoints import EndpointIndex, Target
 from .findings import POLICY_ENDPOINT, Finding
 from .plan import ExamplePlan, Instance
+from .podsecurity import BASELINE_CAPABILITIES
 from .rules import Rule, RuleSet, split_image
 from .service_values import service_values
 from .texts import Context
@@ -30,7 +31,8 @@ def generic_rule(service: Service, component: str) -> Rule:
     """A rule made from the service alone, for an image no mapping rule knows."""
     repo, tag, _ = split_image(service.image or "")
     return Rule(component=component, file="generic", description=f"Chart for {repo}, built from its compose service.",
-                image={"repository": repo, "tag": tag or "latest"}, generic=True)
+                image={"repository": repo, "tag": tag or "latest"}, generic=True,
+                capabilities=BASELINE_CAPABILITIES)   # what Docker gave it, but NET_RAW (podsecurity.py)
 
 
 def _generic_name(image: str) -> str:
