@@ -324,3 +324,16 @@ def test_an_image_no_rule_knows_gets_the_baseline_capabilities(tmp_path):
     assert "CHOWN" in caps["add"] and "SETUID" in caps["add"] and "NET_RAW" not in caps["add"]
     assert "SYS_ADMIN" not in caps["add"] and len(caps["add"]) == 13
     assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}   # its own user
+
+
+def test_gmc_components_keep_their_charts_open_policy(tmp_path):
+    # GMC's router, not the compose services, calls each component, and each is a release of its own
+    src = tmp_path / "ChatQnA" / "docker" / "xeon" / "compose.yaml"
+    src.parent.mkdir(parents=True)
+    src.write_text(textwrap.dedent(COMPOSE))
+    result = convert([src], tmp_path / "out", gmc=True)
+    assert result.ok, result.verification.as_dict()
+    gmc = tmp_path / "out" / "manifests" / "ChatQnA" / "cpu" / "gmc"
+    objs = [d for f in sorted(gmc.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    policies = _named(objs, "NetworkPolicy")
+    assert policies and all(rule.get("from") is None for p in policies.values() for rule in p["spec"]["ingress"])

@@ -137,7 +137,10 @@ def _gmc_addresses(value: Any) -> Any:
 def component_values(inst: Instance) -> dict[str, Any]:
     """Values of a component rendered GMC-style: release and objects named after it, GMC's
     extra-env-config ConfigMap (optional) last in its environment."""
-    values = {k: _gmc_addresses(v) for k, v in inst.values.as_dict().items() if k != "enabled"}
+    # GMC's router makes the calls and every component is a release of its own: the compose wiring's
+    # NetworkPolicy (callers of the same release) would shut it out, so each keeps its chart's own.
+    values = {k: _gmc_addresses(v) for k, v in inst.values.as_dict().items()
+              if k not in ("enabled", "networkPolicy")}
     values["fullnameOverride"] = service_name(inst)
     values["extraEnvConfig"] = EXTRA_ENV_CONFIG
     # rendered to be read, as the manifests are: a secret compose requires stays empty (README)
