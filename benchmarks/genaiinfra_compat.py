@@ -12,8 +12,17 @@ For each GenAIInfra umbrella we also have (CHARTS/<name>/) and each of its `*-va
      baseline), base + that key alone with the file's value, base + that key with a changed value.
        rejected   the render with the file's value raises (e.g. the values schema names the key);
        effective  a render differs from the baseline (objects compared, not text), or the chart
-                  refuses the changed value (it reads the value);
+                  refuses the changed value (it reads the value); where our schema lists the
+                  choices (enum), the changed value is another of them;
        ignored    accepted, and neither render changes anything.
+     A key that alone is ignored or rejected is judged again behind its switch, as GenAIInfra means
+     it to act: the same three renders, each with its switches on and with the keys their file sets
+     beside it (a switch's fields go together: externalLLM's host with its model). Its switches:
+     `enabled` of each object above it that has one (in their file or in our values: tgi.enabled,
+     tgi.autoscaling.enabled), and the `x-switch` annotations of our schema along its path (values
+     that turn it on elsewhere: dashboard needs global.monitoring, autoscaling.<target>.accel an
+     accelDevice). There the key is also effective when the switch alone does not render and the
+     key makes it render (the switch requires it). Effective behind its switch counts as effective.
      A key with several (base, value) trials is effective if one trial is, else ignored if one is
      (a file where it silently does nothing), else rejected. Also given: each key by the trial of
      the first file that has it (how issue 15 first counted), and how many ignored keys are ignored
@@ -87,9 +96,13 @@ def nest(key: Key, value: Any) -> dict[str, Any]:
 _NUMBER = re.compile(r"^(-?\d+)(\.\d+)?(.*)$")
 
 
-def changed_value(value: Any) -> Any:
-    """A different value of the same type: bools flipped, numbers moved, strings altered so that a
+def changed_value(value: Any, choices: Iterable[Any] = ()) -> Any:
+    """A different value of the same type: where our schema lists the choices (enum), the first
+    other choice of that type; else bools flipped, numbers moved, strings altered so that a
     number or quantity stays one ("80" -> "81", "1Gi" -> "2Gi", "true" -> "false")."""
+    other = [c for c in choices if c != value and type(c) is type(value)]
+    if other:
+        return other[0]
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):
@@ -202,6 +215,84 @@ def key_class(trial_classes: Iterable[str]) -> str:
     return "untested"
 
 
+# --- switches -----------------------------------------------------------------------------------
+
+SWITCH = "x-switch"   # our schemas' annotation: {values that turn the key on, from the chart's root}
+_MISSING = object()
+
+
+def _get(tree: Any, path: Key) -> Any:
+    for seg in path:
+        if not isinstance(tree, dict) or seg not in tree:
+            return _MISSING
+        tree = tree[seg]
+    return tree
+
+
+class Schemas:
+    """Our umbrella's values schema and its file:// subcharts' schemas, for their x-switch notes."""
+
+    def __init__(self, chart_dir: Path):
+        self.root = self._load(Path(chart_dir))
+        self.sub = {}
+        for d in dependencies(Path(chart_dir)):
+            repo = str(d.get("repository") or "")
+            if repo.startswith("file://"):
+                self.sub[str(d.get("alias") or d.get("name"))] = self._load(Path(chart_dir) / repo[len("file://"):])
+
+    @staticmethod
+    def _load(chart: Path) -> dict:
+        path = chart / "values.schema.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def choices(self, key: Key) -> list:
+        """The enum our schema gives the key's value (the subchart's for a key under one), else []."""
+        node: Any
+        node, path = (self.sub[key[0]], key[1:]) if key[0] in self.sub and len(key) > 1 else (self.root, key)
+        for seg in path:
+            node = (node.get("properties") or {}).get(seg) if isinstance(node, dict) else None
+        return list(node.get("enum") or []) if isinstance(node, dict) else []
+
+    def switches(self, key: Key) -> dict[str, Any]:
+        out = self._walk(self.root, key, ())
+        if key[0] in self.sub:
+            out = merge_values(out, self._walk(self.sub[key[0]], key[1:], key[:1]))
+        return out
+
+    @staticmethod
+    def _walk(node: Any, path: Key, prefix: Key) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i in range(len(path) + 1):
+            if not isinstance(node, dict):
+                break
+            for k, v in (node.get(SWITCH) or {}).items():   # global is the release's, wherever noted
+                out = merge_values(out, {k: v} if k == "global" else nest(prefix + (k,), v))
+            if i < len(path):
+                node = (node.get("properties") or {}).get(path[i])
+        return out
+
+
+def switch_context(key: Key, theirs: dict, ours: dict, schemas: Schemas) -> tuple[dict, list[str]] | None:
+    """What a key is judged with behind its switch: (values, the switches' dotted keys), or None
+    when it has no switch and is no switch itself."""
+    switches: dict[str, Any] = {}
+    for i in range(1, len(key)):
+        above = key[:i]
+        if key[i:] != ("enabled",) and any(isinstance(_get(t, above), dict) and "enabled" in _get(t, above)
+                                          for t in (theirs, ours)):
+            switches = merge_values(switches, nest(above + ("enabled",), True))
+    switches = merge_values(switches, schemas.switches(key))
+    if not switches and key[-1] != "enabled":
+        return None
+    context = switches
+    parent = _get(theirs, key[:-1]) if len(key) > 1 else _MISSING
+    if isinstance(parent, dict):   # the file's keys beside it, the switches winning
+        beside = {k: v for k, v in parent.items() if k != key[-1]}
+        context = merge_values(nest(key[:-1], beside), switches) if beside else switches
+    names = [dotted(k) for k, _ in flatten(switches)] or [dotted(key)]   # a switch: behind itself, with its fields
+    return (context, names) if context else None
+
+
 # --- measuring ----------------------------------------------------------------------------------
 
 def measure_umbrella(chart_dir: Path, ref_dir: Path, renderer: Renderer | None = None) -> dict[str, Any]:
@@ -211,6 +302,7 @@ def measure_umbrella(chart_dir: Path, ref_dir: Path, renderer: Renderer | None =
     base_values: dict[str | None, dict[str, Any]] = {None: {}}
     files = []
     occurrences: dict[Key, list[tuple[str, str | None, Any]]] = {}
+    theirs_by_file: dict[str, dict[str, Any]] = {}
     for their in values_files(ref_dir):
         base = pick_base(ours, their.name)
         if base not in base_values:
@@ -222,6 +314,7 @@ def measure_umbrella(chart_dir: Path, ref_dir: Path, renderer: Renderer | None =
             entry.update(ok=False, error=" ".join(str(exc).split()))
             files.append(entry)
             continue
+        theirs_by_file[their.name] = theirs
         result = renderer(merge_values(base_values[base], theirs))
         entry.update(ok=result.ok, error=result.error)
         files.append(entry)
@@ -229,40 +322,55 @@ def measure_umbrella(chart_dir: Path, ref_dir: Path, renderer: Renderer | None =
             occurrences.setdefault(key, []).append((their.name, base, value))
 
     off = {base: _subcharts_off(chart_dir, values) for base, values in base_values.items()}
+    ours_values = {base: merge_values(load_values(chart_dir / "values.yaml"), values)
+                   for base, values in base_values.items()}
+    schemas = Schemas(chart_dir)
     keys = []
     for key in sorted(occurrences):
-        trials: dict[tuple[str | None, str], dict[str, Any]] = {}
+        trials: dict[tuple, dict[str, Any]] = {}
         for fname, base, value in occurrences[key]:
-            slot = (base, _canonical(value))
+            context = switch_context(key, theirs_by_file[fname], ours_values[base], schemas)
+            slot = (base, _canonical(value), _canonical(context))
             if slot in trials:
                 trials[slot]["files"].append(fname)
                 continue
-            baseline = renderer(base_values[base])
-            with_value = renderer(merge_values(base_values[base], nest(key, value)))
-            with_changed = None
-            changed = changed_value(value)
-            if baseline.ok and with_value.ok and with_value.objects == baseline.objects:
-                with_changed = renderer(merge_values(base_values[base], nest(key, changed)))
-            cls = classify(baseline, with_value, with_changed)
-            trial: dict[str, Any] = {"files": [fname], "base": base, "value": value, "class": cls}
-            if key[0] in off[base]:
+            changed = changed_value(value, schemas.choices(key))
+            cls, trial = _trial(renderer, base_values[base], key, value, changed)
+            if cls in ("ignored", "rejected") and context is not None:
+                behind_cls, behind = _trial(renderer, merge_values(base_values[base], context[0]), key, value,
+                                            changed, switched=True)
+                if behind_cls == "effective" or (cls, behind_cls) == ("ignored", "ignored"):
+                    cls, trial = behind_cls, dict(behind, behind_switch=context[1])
+            trial.update(files=[fname], base=base, value=value, **{"class": cls})
+            if key[0] in off[base] and "behind_switch" not in trial:
                 trial["subchart_off"] = key[0]   # alone, the key lands in a subchart the base turns off
-            if cls == "untested":
-                trial["error"] = f"the base alone does not render: {baseline.error}"
-            elif cls == "rejected":
-                trial["error"] = with_value.error
-            elif with_changed is not None:
-                trial["changed_value"] = changed
-                trial["changes"] = (with_changed.changes(baseline) if with_changed.ok
-                                    else [f"changed value refused: {with_changed.error}"])
-            else:
-                trial["changes"] = with_value.changes(baseline)
             trials[slot] = trial
         listed = list(trials.values())
         keys.append({"key": dotted(key), "path": list(key), "class": key_class(t["class"] for t in listed),
                      "trials": listed})
     return {"present": True, "files": files, "keys": keys, "renders": renderer.renders,
             "summary": summarise(files, keys)}
+
+
+def _trial(renderer: Renderer, base: dict[str, Any], key: Key, value: Any, changed: Any,
+           switched: bool = False) -> tuple[str, dict[str, Any]]:
+    """One trial of a key on base values: its class and what it found (error or changes)."""
+    baseline = renderer(base)
+    with_value = renderer(merge_values(base, nest(key, value)))
+    with_changed = None
+    if baseline.ok and with_value.ok and with_value.objects == baseline.objects:
+        with_changed = renderer(merge_values(base, nest(key, changed)))
+    if switched and not baseline.ok and with_value.ok:   # the switch requires the key: it is read
+        return "effective", {"changes": [f"required behind its switch: {baseline.error}"]}
+    cls = classify(baseline, with_value, with_changed)
+    if cls == "untested":
+        return cls, {"error": f"the base alone does not render: {baseline.error}"}
+    if cls == "rejected":
+        return cls, {"error": with_value.error}
+    if with_changed is not None:
+        return cls, {"changed_value": changed, "changes": with_changed.changes(baseline) if with_changed.ok
+                     else [f"changed value refused: {with_changed.error}"]}
+    return cls, {"changes": with_value.changes(baseline)}
 
 
 def _subcharts_off(chart_dir: Path, values: dict[str, Any]) -> set[str]:
@@ -277,6 +385,8 @@ def summarise(files: list[dict], keys: list[dict]) -> dict[str, int]:
         out[c] = sum(1 for k in keys if k["class"] == c)
     for c in CLASSES:   # each key by its first file's trial alone (how the issue counted)
         out["first_file_" + c] = sum(1 for k in keys if k["trials"][0]["class"] == c)
+    out["behind_switch"] = sum(1 for k in keys if k["class"] == "effective"
+                               and all(t.get("behind_switch") for t in k["trials"] if t["class"] == "effective"))
     out["ignored_subchart_off"] = sum(1 for k in keys if k["class"] == "ignored"
                                       and all(t.get("subchart_off") for t in k["trials"] if t["class"] == "ignored"))
     return out
@@ -297,7 +407,7 @@ def measure(charts: Path, reference: Path) -> dict[str, Any]:
                 "keys_not_measured": len(distinct), "keys": [], "renders": 0}
             umbrellas[ref_dir.name]["summary"] = summarise(umbrellas[ref_dir.name]["files"], [])
     total = {name: sum(u["summary"][name] for u in umbrellas.values()) for name in
-             ("files", "rendered", "keys") + CLASSES + ("untested", "ignored_subchart_off")
+             ("files", "rendered", "keys") + CLASSES + ("untested", "ignored_subchart_off", "behind_switch")
              + tuple("first_file_" + c for c in CLASSES)}
     ours = [u for u in umbrellas.values() if u["present"]]
     total["files_on_our_umbrellas"] = sum(u["summary"]["files"] for u in ours)
@@ -318,6 +428,8 @@ def _pct(n: int, d: int) -> str:
 def _figures(s: dict[str, int]) -> str:
     keys = ", ".join(f"{c} {_pct(s[c], s['keys'])}" for c in CLASSES)
     extra = f", untested {s['untested']}" if s.get("untested") else ""
+    if s.get("behind_switch"):
+        extra += f" ({s['behind_switch']} effective only behind their switch)"
     if s.get("ignored_subchart_off"):
         extra += f" ({s['ignored_subchart_off']} ignored only where our base turns their subchart off)"
     return f"files rendered {_pct(s['rendered'], s['files'])}; keys {s['keys']}: {keys}{extra}"
@@ -355,6 +467,7 @@ def summary_lines(result: dict[str, Any], verbose: bool = False) -> list[str]:
         lines.append(f"{cls} keys ({len(found)}):")
         for name, k in found:
             fs = sorted({f + (f" ({t['subchart_off']} off in {t['base']})" if t.get("subchart_off") else "")
+                         + (f" (also behind {', '.join(t['behind_switch'])})" if t.get("behind_switch") else "")
                          for t in k["trials"] if t["class"] == cls for f in t["files"]})
             line = f"  {name}: {k['key']} [{', '.join(fs)}]"
             if verbose and cls != "ignored":
@@ -368,7 +481,10 @@ def summary_lines(result: dict[str, Any], verbose: bool = False) -> list[str]:
                 if k["class"] == "effective":
                     changes = sorted({c for t in k["trials"] if t["class"] == "effective"
                                       for c in t.get("changes", [])})
-                    lines.append(f"  {name}: {k['key']} -> {', '.join(changes)}")
+                    behind = sorted({b for t in k["trials"] if t["class"] == "effective"
+                                     for b in t.get("behind_switch") or ()})
+                    lines.append(f"  {name}: {k['key']} -> {', '.join(changes)}"
+                                 + (f" (behind {', '.join(behind)})" if behind else ""))
     lines.append(f"elapsed {result['elapsed_s']:.1f} s, {result['renders']} renders")
     return lines
 

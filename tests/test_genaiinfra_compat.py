@@ -124,10 +124,34 @@ def _synthetic(tmp_path: Path) -> tuple[Path, Path]:
         dependencies:
           - {name: web, version: 0.1.0, repository: "file://../common/web", condition: web.enabled}
         """)
-    _write(charts / "demo/values.yaml", "greeting: hello\nweb:\n  enabled: true\n")
+    _write(charts / "demo/values.yaml", """
+        greeting: hello
+        web: {enabled: true}
+        feature: {enabled: false, host: "", port: 80}
+        dash: {scaling: false}
+        global: {monitoring: false}
+        """)
     (charts / "demo/values.schema.json").write_text(json.dumps({
         "type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
-        "properties": {"web": {"type": "object"}, "global": {"type": "object"}}}), encoding="utf-8")
+        "properties": {"web": {"type": "object"}, "global": {"type": "object"}, "feature": {"type": "object"},
+                       "dash": {"type": "object", "x-switch": {"global": {"monitoring": True}}}}}),
+        encoding="utf-8")
+    # feature: a switch that needs its host; dash: acts only under global.monitoring (its x-switch)
+    _write(charts / "demo/templates/feature.yaml", """
+        {{- if .Values.feature.enabled }}
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: {{ .Release.Name }}-feature}
+        data: {host: {{ required "feature.host is required" .Values.feature.host | quote }}, port: {{ .Values.feature.port | quote }}}
+        {{- end }}
+        {{- if .Values.global.monitoring }}
+        ---
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: {{ .Release.Name }}-dash}
+        data: {scaling: {{ .Values.dash.scaling | quote }}}
+        {{- end }}
+        """)
     _write(charts / "demo/templates/cm.yaml", """
         apiVersion: v1
         kind: ConfigMap
@@ -147,8 +171,9 @@ def _synthetic(tmp_path: Path) -> tuple[Path, Path]:
         """)
     # On xeon-values.yaml (web off): greeting changes the ConfigMap, a top-level named value nobody
     # reads is ignored, web.env.A lands in the disabled subchart when alone.
-    _write(ref / "demo/cpu-values.yaml", "greeting: hi\nunused: 1\n")
-    _write(ref / "demo/rocm-values.yaml", "web:\n  enabled: true\n  env: {A: '1'}\n")
+    # Behind their switches: feature's fields (its enabled in the file), dash.scaling (x-switch).
+    _write(ref / "demo/cpu-values.yaml", "greeting: hi\nunused: 1\nfeature: {enabled: true, host: h, port: 1}\n")
+    _write(ref / "demo/rocm-values.yaml", "web:\n  enabled: true\n  env: {A: '1'}\ndash: {scaling: true}\n")
     _write(ref / "other/cpu-values.yaml", "x: {y: 1}\n")   # an umbrella we do not have
     return charts, ref
 
@@ -167,28 +192,37 @@ def test_measure_classifies_the_keys_of_a_synthetic_umbrella(tmp_path, capsys):
     classes = {k["key"]: k["class"] for k in demo["keys"]}
     assert classes == {"web.replicas": "effective", "web.image.tag": "effective", "web.extra": "ignored",
                        "web.bogus": "rejected", "greeting": "effective", "unused": "ignored",
-                       "web.enabled": "effective", "web.env.A": "ignored"}
+                       "web.enabled": "effective", "web.env.A": "effective", "feature.enabled": "effective",
+                       "feature.host": "effective", "feature.port": "effective", "dash.scaling": "effective"}
     keys = {k["key"]: k for k in demo["keys"]}
     assert keys["web.replicas"]["trials"][0]["changed_value"] == 3
     assert keys["web.image.tag"]["trials"][0]["changes"] == ["Deployment/demo-web"]
-    assert keys["web.env.A"]["trials"][0]["subchart_off"] == "web"
-    assert demo["summary"] == {"files": 3, "rendered": 2, "keys": 8, "effective": 4, "rejected": 1, "ignored": 3,
-                               "untested": 0, "first_file_effective": 4, "first_file_rejected": 1,
-                               "first_file_ignored": 3, "ignored_subchart_off": 1}
+    behind = {k: t.get("behind_switch") for k, t in ((k, keys[k]["trials"][0]) for k in keys)}
+    # alone, web.env.A lands in web, which xeon turns off: judged with web.enabled on
+    assert behind["web.env.A"] == ["web.enabled"] and keys["web.env.A"]["trials"][0]["changes"] == ["Deployment/demo-web"]
+    assert behind["feature.port"] == behind["feature.host"] == ["feature.enabled"]
+    assert keys["feature.host"]["trials"][0]["changes"][0].startswith("required behind its switch")
+    assert behind["feature.enabled"] == ["feature.enabled"]     # alone refused (no host); with its fields it acts
+    assert behind["dash.scaling"] == ["global.monitoring"]
+    assert behind["greeting"] is None and behind["web.extra"] is None   # alone effective; ignored either way
+    assert demo["summary"] == {"files": 3, "rendered": 2, "keys": 12, "effective": 9, "rejected": 1, "ignored": 2,
+                               "untested": 0, "first_file_effective": 9, "first_file_rejected": 1,
+                               "first_file_ignored": 2, "ignored_subchart_off": 0, "behind_switch": 5}
     other = result["umbrellas"]["other"]
     assert not other["present"] and other["keys_not_measured"] == 1 and not other["files"][0]["ok"]
     assert result["overall"]["files"] == 4 and result["overall"]["rendered"] == 2
     assert result["overall"]["files_on_our_umbrellas"] == 3
     # The baseline of each base renders once; repeated (key, value) pairs are not rendered again.
-    assert demo["renders"] <= 2 + 3 + 2 * 8
+    assert demo["renders"] <= 2 + 3 + 2 * 12 + 3 * 6
     text = capsys.readouterr().out
-    assert "demo: files rendered 2/3 (66.7%); keys 8: effective 4/8 (50.0%), rejected 1/8 (12.5%), " \
-           "ignored 3/8 (37.5%)" in text
+    assert "demo: files rendered 2/3 (66.7%); keys 12: effective 9/12 (75.0%), rejected 1/12 (8.3%), " \
+           "ignored 2/12 (16.7%) (5 effective only behind their switch)" in text
     assert "  demo: web.bogus [gaudi-values.yaml]" in text
-    assert "  demo: web.env.A [rocm-values.yaml (web off in xeon-values.yaml)]" in text
+    assert "  demo: web.extra [gaudi-values.yaml]" in text
     assert "overall: files rendered 2/4 (50.0%)" in text
     verbose = compat.summary_lines(result, verbose=True)
     assert "  demo: web.image.tag -> Deployment/demo-web" in verbose
+    assert "  demo: dash.scaling -> ConfigMap/demo-dash (behind global.monitoring)" in verbose
     assert any(line.startswith("  demo: web.bogus [gaudi-values.yaml] -- ") and "bogus" in line[40:]
                for line in verbose)
 
@@ -203,19 +237,119 @@ def test_documents_compare_as_objects_not_text():
     assert compat.outcome_of(a).objects == compat.outcome_of(b).objects
 
 
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory) -> Path:
+    """helm-charts/ converted now from all of input-compose/ (the committed tree may lag the code)."""
+    from compose2helm.pipeline.migrate import migrate
+
+    out = tmp_path_factory.mktemp("migrated")
+    migrate(REPO / "input-compose", out)
+    return out / "helm-charts"
+
+
+THEIR_FILES = sorted(REFERENCE.glob("*/*-values.yaml")) if REFERENCE.is_dir() else []
+needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference/genaiinfra is not present")
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference/genaiinfra is not present")
-def test_measure_over_genaiinfra_values_files(tmp_path):
+@needs_reference
+def test_measure_over_genaiinfra_values_files(tmp_path, migrated):
+    """Issue 15's targets: >= 90% of the 45 files render, >= 80% of their keys take effect, none is
+    accepted without effect (alone or behind its switch)."""
     out = tmp_path / "compat.json"
-    assert compat.main(["--reference", str(REFERENCE), "--json", str(out)]) == 0
+    assert compat.main(["--charts", str(migrated), "--reference", str(REFERENCE), "--json", str(out)]) == 0
     result = json.loads(out.read_text(encoding="utf-8"))
     overall = result["overall"]
-    theirs = sorted(REFERENCE.glob("*/*-values.yaml"))
-    assert overall["files"] == len(theirs) == 45
-    ours = [u for u in result["umbrellas"] if (REPO / "helm-charts" / u / "Chart.yaml").is_file()]
-    distinct = {(p.parent.name, k) for p in theirs if p.parent.name in ours
+    assert overall["files"] == len(THEIR_FILES) == 45
+    ours = [u for u in result["umbrellas"] if (migrated / u / "Chart.yaml").is_file()]
+    distinct = {(p.parent.name, k) for p in THEIR_FILES if p.parent.name in ours
                 for k, _v in compat.flatten(yaml.safe_load(p.read_text(encoding="utf-8")) or {})}
     assert overall["keys"] == len(distinct)
     assert overall["effective"] + overall["rejected"] + overall["ignored"] + overall["untested"] == overall["keys"]
     assert overall["untested"] == 0   # every base overlay of ours renders alone
-    assert 0 <= overall["rendered"] <= overall["files_on_our_umbrellas"] <= overall["files"]
+    assert overall["rendered"] >= 0.9 * overall["files"]
+    assert overall["effective"] >= 0.8 * overall["keys"]
+    assert overall["ignored"] == 0, [k["key"] for u in result["umbrellas"].values() for k in u["keys"]
+                                     if k["class"] == "ignored"]
+
+
+# --- what a user of each of their files notices ----------------------------------------------------
+
+TOKEN = "hf_test_token_0"
+TOKEN_KEYS = ("HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+MODEL_KEYS = ("LLM_MODEL_ID", "EMBEDDING_MODEL_ID", "RERANK_MODEL_ID", "MODEL_ID")
+
+
+def _env_of(objs: dict, name: str) -> dict[str, str]:
+    import base64
+
+    env = dict((objs.get(("ConfigMap", f"{name}-config")) or {}).get("data") or {})
+    secret = objs.get(("Secret", f"{name}-secret")) or {}
+    env.update(secret.get("stringData") or {})
+    env.update({k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()})
+    return env
+
+
+def _effects(theirs: dict, objs: dict, release: str, components: set[str]) -> list[str]:
+    """What their file asks of each component that our rendering does not show."""
+    wrong = []
+    for key, asked in theirs.items():
+        if key not in components or not isinstance(asked, dict):
+            continue
+        name = f"{release}-{key}"
+        workload = objs.get(("Deployment", name)) or objs.get(("DaemonSet", name))
+        if "enabled" in asked and bool(workload) != bool(asked["enabled"]):
+            wrong.append(f"{key}: enabled {asked['enabled']}, workload rendered: {bool(workload)}")
+        if not workload:
+            continue
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        image = asked.get("image") or {}
+        if image.get("repository") and not container["image"].startswith(f"{image['repository']}:"):
+            wrong.append(f"{key}: image {container['image']}, asked {image['repository']}")
+        if image.get("tag") and not container["image"].endswith(f":{image['tag']}"):
+            wrong.append(f"{key}: image {container['image']}, asked tag {image['tag']}")
+        env, args = _env_of(objs, name), " ".join(container.get("args") or [])
+        for model in MODEL_KEYS:
+            if asked.get(model) and asked[model] not in args and asked[model] not in env.values():
+                wrong.append(f"{key}: {model} {asked[model]} reaches neither args nor env")
+        limits = (container.get("resources") or {}).get("limits") or {}
+        for resource, count in ((asked.get("resources") or {}).get("limits") or {}).items():
+            if "/" in resource and str(limits.get(resource)) != str(count):
+                wrong.append(f"{key}: {resource} {limits.get(resource)}, asked {count}")
+        port = (asked.get("service") or {}).get("port")
+        if port is not None and objs[("Service", name)]["spec"]["ports"][0]["port"] != port:
+            wrong.append(f"{key}: Service port {objs[('Service', name)]['spec']['ports'][0]['port']}, asked {port}")
+    return wrong
+
+
+@pytest.mark.slow
+@needs_reference
+@pytest.mark.parametrize("their", THEIR_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_each_of_their_files_does_what_it_asks(their, migrated):
+    from compose2helm.errors import InputError
+    from compose2helm.helm.assemble import dependencies
+    from compose2helm.helm.commands import merge_values
+    from compose2helm.helm.render import render_chart
+
+    chart = migrated / their.parent.name
+    if not (chart / "Chart.yaml").is_file():
+        pytest.skip(f"no umbrella {chart.name}")
+    base_name = compat.pick_base([p.name for p in compat.values_files(chart)], their.name)
+    base = compat.load_values(chart / base_name) if base_name else {}
+    theirs = compat.load_values(their)
+    values = merge_values(merge_values(base, theirs), {"global": {"HF_TOKEN": TOKEN}})
+    try:
+        docs = render_chart(chart, values, chart.name)
+    except InputError as exc:   # refused: by our schema, naming one of the file's keys
+        flat = {seg for k, _ in compat.flatten(theirs) for seg in k}
+        assert "not allowed" in exc.message and any(f"'{seg}'" in exc.message for seg in flat), exc.message
+        return
+    objs = {(d.obj["kind"], d.obj["metadata"]["name"]): d.obj for d in docs}
+    components = {str(d.get("alias") or d.get("name")) for d in dependencies(chart)}
+    assert _effects(theirs, objs, chart.name, components) == []
+    # the token reaches every component that reads one (has one of its env names), whole
+    readers = {name: {k: env[k] for k in TOKEN_KEYS if k in env}
+               for (kind, name) in objs if kind in ("Deployment", "DaemonSet")
+               for env in [_env_of(objs, name)] if any(k in env for k in TOKEN_KEYS)}
+    assert readers, "no component reads the Hugging Face token"
+    assert {name: tokens for name, tokens in readers.items() if set(tokens.values()) != {TOKEN}} == {}

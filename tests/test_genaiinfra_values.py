@@ -244,3 +244,83 @@ def test_external_llm_points_the_megaservice_at_a_server_outside(tmp_path):
     assert ("Deployment", "chatqna-vllm") not in objs
     with pytest.raises(InputError, match="externalLLM.LLM_SERVER_HOST is required when externalLLM.enabled is true"):
         megaservice({"externalLLM": {"enabled": True}})
+
+
+# --- accelDevice --------------------------------------------------------------------------------
+
+def _hpa_target(objs: dict, name: str) -> str:
+    [metric] = [m for m in objs[("HorizontalPodAutoscaler", name)]["spec"]["metrics"] if m["type"] == "Object"]
+    return str(metric["object"]["target"]["averageValue"])
+
+
+def test_accel_device_picks_the_autoscaling_target_and_the_cpu_grace_period(ex):
+    plain = _render(ex)
+    pod = plain[("Deployment", "ex-tgi")]["spec"]["template"]["spec"]
+    assert "terminationGracePeriodSeconds" not in pod            # null: as before the key existed
+    scaled = {"enabled": True, "queueSizeTarget": {"accel": 10, "cpu": 3}}
+    # null: the pods ask for no device-plugin resource, so the CPU target
+    assert _hpa_target(_render(ex, {"tgi": {"autoscaling": scaled}}), "ex-tgi") == "3"
+    gaudi = _render(ex, {"tgi": {"accelDevice": "gaudi", "autoscaling": scaled}})
+    assert _hpa_target(gaudi, "ex-tgi") == "10"
+    assert "terminationGracePeriodSeconds" not in gaudi[("Deployment", "ex-tgi")]["spec"]["template"]["spec"]
+    cpu = _render(ex, {"tgi": {"accelDevice": "", "resources": {"limits": {"habana.ai/gaudi": 1}},
+                               "autoscaling": scaled}})
+    assert _hpa_target(cpu, "ex-tgi") == "3"                       # said explicitly, it wins over resources
+    assert cpu[("Deployment", "ex-tgi")]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 120
+    # only the engine's pods: the other charts do not take the key
+    assert "terminationGracePeriodSeconds" not in cpu[("Deployment", "ex-llm-uservice")]["spec"]["template"]["spec"]
+
+
+def test_accel_device_outside_its_flavours_or_on_a_chart_without_it_is_rejected_by_name(ex):
+    with pytest.raises(InputError, match="accelDevice"):
+        _render(ex, {"tgi": {"accelDevice": "habana"}})
+    with pytest.raises(InputError, match="accelDevice"):
+        _render(ex, {"llm-uservice": {"accelDevice": "gaudi"}})
+
+
+# --- retryTimeoutSeconds ------------------------------------------------------------------------
+
+def _init_containers(objs: dict, name: str) -> list[dict]:
+    return objs[("Deployment", name)]["spec"]["template"]["spec"].get("initContainers", [])
+
+
+def test_retry_timeout_waits_for_the_engine_address_with_a_deadline(ex):
+    assert _init_containers(_render(ex), "ex-llm-uservice") == []       # null: no wait, as before
+    objs = _render(ex, {"llm-uservice": {"retryTimeoutSeconds": 720}})
+    [init] = _init_containers(objs, "ex-llm-uservice")
+    assert init["command"][3:] == ["wait-for-dependencies", "$LLM_ENDPOINT"]
+    assert init["env"] == [{"name": "WAIT_TIMEOUT_SECONDS", "value": "720"}]
+    assert init["envFrom"] == [{"configMapRef": {"name": "ex-llm-uservice-config"}}]
+    assert objs[("ConfigMap", "ex-llm-uservice-config")]["data"]["LLM_ENDPOINT"].startswith("http://ex-tgi")
+    assert _init_containers(objs, "ex-tgi") == []                      # only where it was set
+    with pytest.raises(InputError, match="retryTimeoutSeconds"):
+        _render(ex, {"tgi": {"retryTimeoutSeconds": 720}})             # a chart that waits for nothing
+
+
+def _run_wait(init: dict, tmp_path, env: dict, nc_exit: int) -> tuple[int, list[str]]:
+    """Run the init container's script with a stand-in nc that records its host and port."""
+    import os
+    import subprocess
+
+    calls = tmp_path / "nc-calls"
+    nc = tmp_path / "bin" / "nc"
+    nc.parent.mkdir(exist_ok=True)
+    nc.write_text(f'#!/bin/sh\necho "$4 $5" >> {calls}\nexit {nc_exit}\n')
+    nc.chmod(0o755)
+    container_env = {e["name"]: e["value"] for e in init.get("env", [])}
+    run_env = {"PATH": f"{nc.parent}:{os.environ['PATH']}", **container_env, **env}
+    done = subprocess.run(init["command"], env=run_env, capture_output=True, text=True, timeout=30)
+    return done.returncode, calls.read_text().split("\n")[:-1] if calls.exists() else []
+
+
+def test_the_wait_script_reads_the_url_and_gives_up_at_the_deadline(ex, tmp_path):
+    objs = _render(ex, {"llm-uservice": {"retryTimeoutSeconds": 1, "waitFor": ["db:6379"]}})
+    [init] = _init_containers(objs, "ex-llm-uservice")
+    rc, calls = _run_wait(init, tmp_path, {"LLM_ENDPOINT": "http://ex-tgi:8080/v1"}, 0)
+    assert rc == 0 and calls == ["db 6379", "ex-tgi 8080"]
+    (tmp_path / "nc-calls").unlink()
+    rc, calls = _run_wait(init, tmp_path, {"LLM_ENDPOINT": "https://llm.example.com/"}, 0)
+    assert calls == ["db 6379", "llm.example.com 443"]
+    (tmp_path / "nc-calls").unlink()
+    rc, calls = _run_wait(init, tmp_path, {}, 1)       # nothing answers: it fails after the deadline
+    assert rc == 1 and calls and set(calls) == {"db 6379"}

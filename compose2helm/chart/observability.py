@@ -43,6 +43,15 @@ REPLICAS = {"type": "integer", "minimum": 1}
 PODS_PANEL = {"title": "Pods scraped", "unit": "short", "expr": f"count(up{{{SERVICE_PLACEHOLDER}}} == 1)"}
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 # The keys of `autoscaling` every chart has; a custom metric's target key is another.
+# Schema annotation of a key that acts only once other values are set (a switch elsewhere than an
+# `enabled` beside it): "x-switch": {values that turn it on, from the chart's root}. Helm ignores
+# it; benchmarks/genaiinfra_compat.py judges such a key with its switch on.
+SWITCH = "x-switch"
+
+# GenAIInfra's accelDevice flavours (its values files use these; "" is CPU) and the grace period
+# its engine charts give CPU pods, whose requests take longer to finish.
+ACCEL_DEVICES = ("gaudi", "nvidia", "rocm")
+CPU_GRACE_SECONDS = 120
 _AUTOSCALING_KEYS = ("enabled", "minReplicas", "maxReplicas", "targetCPUUtilizationPercentage",
                      "targetMemoryUtilizationPercentage", "behavior")
 
@@ -116,10 +125,13 @@ def autoscaling_val(rule: Rule | None) -> Val:
         children.append(Val(metric.target, doc=(
             f"{metric.description} Per-pod target of the custom metric <release>_<chart>_{metric.name}, which "
             "prometheus-adapter computes with the rule of the umbrella's <release>-custom-metrics ConfigMap from "
-            "the series the ServiceMonitor scrapes (global.monitoring). accel applies when resources ask for a "
+            "the series the ServiceMonitor scrapes (global.monitoring). accel applies when accelDevice names an "
+            "accelerator, cpu when it is \"\"; with accelDevice null, accel when resources ask for a "
             "device-plugin resource (a name with a '/', e.g. habana.ai/gaudi), else cpu.").strip(), children=(
-            Val("accel", metric.accel, "Target per pod on accelerators.", QUANTITY, type_label="number"),
-            Val("cpu", metric.cpu, "Target per pod on CPU.", QUANTITY, type_label="number"),
+            Val("accel", metric.accel, "Target per pod on accelerators.",
+                {**QUANTITY, SWITCH: {"accelDevice": ACCEL_DEVICES[0]}}, type_label="number"),
+            Val("cpu", metric.cpu, "Target per pod on CPU.", {**QUANTITY, SWITCH: {"accelDevice": ""}},
+                type_label="number"),
         )))
     children.append(Val("behavior", dict(data.get("behavior") or {}),
                         "Scaling behavior (a Kubernetes HorizontalPodAutoscalerBehavior: scaleUp, scaleDown); "
@@ -143,9 +155,23 @@ def service_monitor_val(rule: Rule | None, ports: list[dict[str, Any]]) -> Val:
     ))
 
 
+def accel_device_val() -> Val:
+    """GenAIInfra's accelDevice of an engine chart: which flavour of the engine runs. Null (ours)
+    keeps what the pods ask for deciding it, so that the default renders as without the key."""
+    return Val("accelDevice", None,
+               "Accelerator flavour the engine runs on, GenAIInfra's accelDevice: \"\" for CPU, or "
+               + ", ".join(ACCEL_DEVICES) + ". It picks the autoscaler's target (autoscaling."
+               "<target>.accel or .cpu) and, on CPU, gives the pods terminationGracePeriodSeconds "
+               f"{CPU_GRACE_SECONDS} to finish the requests they hold. Null: accelerated exactly when resources "
+               "ask for a device-plugin resource, and Kubernetes' default grace period.",
+               {"type": ["string", "null"], "enum": ["", *ACCEL_DEVICES, None]}, type_label="string")
+
+
 def observability_vals(rule: Rule | None, ports: list[dict[str, Any]]) -> list[Val]:
-    """The autoscaling and serviceMonitor values of a workload chart."""
-    return [autoscaling_val(rule), service_monitor_val(rule, ports)]
+    """The autoscaling and serviceMonitor values of a workload chart; an engine that scales on a
+    custom metric also takes accelDevice, which picks that metric's target."""
+    vals = [autoscaling_val(rule), service_monitor_val(rule, ports)]
+    return vals + [accel_device_val()] if custom_metric(rule) is not None else vals
 
 
 def dashboard_val(example: str) -> Val:
@@ -160,7 +186,7 @@ def dashboard_val(example: str) -> Val:
                                          "engines' load (queue sizes, active requests) that autoscaling uses.",
                        BOOLEAN),
                    Val("prefix", f"OPEA {example}", "Title prefix of the dashboards.", STRING),
-               ))
+               ), schema={SWITCH: {"global": {"monitoring": True}}})
 
 
 # --- template contexts --------------------------------------------------------------------------
@@ -172,5 +198,5 @@ def gostr(text: str) -> str:
 
 def template_context(rule: Rule | None) -> dict[str, Any]:
     """What hpa.yaml.j2 and observability.tpl.j2 need of a rule."""
-    return {"metric": custom_metric(rule), "panels": panels(rule, "panels"),
+    return {"metric": custom_metric(rule), "cpu_grace": CPU_GRACE_SECONDS, "panels": panels(rule, "panels"),
             "scaling_panels": [PODS_PANEL] + panels(rule, "scaling_panels"), "placeholder": SERVICE_PLACEHOLDER}

@@ -110,7 +110,28 @@ def with_pod_options(vals: list[Val], rule: Rule) -> list[Val]:
         out.append(v)
         if v.key == "affinity":
             out += pod_vals(rule)
+        elif v.key == "waitFor":
+            out += wait_vals(rule)
     return out
+
+
+def wait_vals(rule: Rule) -> list[Val]:
+    """GenAIInfra's retryTimeoutSeconds, where its chart of the component waits for a server before
+    the container starts (the rule's settings marked wait: the env entries holding its address)."""
+    names = sorted({name for ev in rule.env_values if ev.wait for name in ev.env})
+    if not names:
+        return []
+    return [
+        Val("retryTimeoutSeconds", None, "Wait before the container starts, at most this many seconds in all, "
+                                         "for the servers at the addresses in waitForEnv and waitFor (the init "
+                                         "container of waitFor; past the deadline it fails and the kubelet "
+                                         "retries it), as GenAIInfra's init container does. Null: no deadline, "
+                                         "and no wait for waitForEnv.",
+            {"type": ["integer", "null"], "minimum": 1}, type_label="integer"),
+        Val("waitForEnv", names, "Env entries holding the URL of a server this component needs (its port, "
+                                 "else 80, or 443 for https): with retryTimeoutSeconds set, waited for as "
+                                 "waitFor is; an entry that is not set is skipped.", STRING_LIST),
+    ]
 
 
 def umbrella_account(vals: list[Val]) -> list[Val]:

@@ -63,6 +63,7 @@ def _node(v: Val) -> dict[str, Any]:
         }
         if not v.open:
             node["additionalProperties"] = False
+        node.update(v.schema or {})    # an object's own keywords: annotations such as x-switch (observability.py)
     else:
         node = dict(v.schema or {})
     if v.doc:

@@ -9,6 +9,7 @@ rule lists them as data, with what each becomes:
       EMBEDDING_ENDPOINT:
         description: Address of the embedding engine.
         env: TEI_EMBEDDING_ENDPOINT                        # ... or of another name
+        wait: true                                         # an address to wait for (retryTimeoutSeconds)
       OPENAI_API_KEY: {description: Key of the OpenAI-compatible endpoint., secret: true}
       DATAPREP_BACKEND:                                    # one of a few words, each meaning entries
         description: Vector database the service stores into.
@@ -68,6 +69,7 @@ class EnvValue:
     examples: tuple[str, ...] = ()       # megaservice rule: the umbrella charts it applies to (all when empty)
     fields: tuple[Field, ...] = ()       # an object setting: its fields, applied while its `when` field is true
     when: str = ""
+    wait: bool = False                   # an address the component needs before it starts (retryTimeoutSeconds)
 
     def applies_to(self, chart: str) -> bool:
         return not self.examples or chart in self.examples
@@ -137,6 +139,7 @@ def parse_env_values(data: Any, named: dict[str, str]) -> tuple[EnvValue, ...]:
             enum=tuple(str(w) for w in spec.get("enum") or ()),
             secret=bool(spec.get("secret", False)),
             examples=tuple(str(e) for e in spec.get("examples") or ()),
+            wait=bool(spec.get("wait", False)),
         ))
     return tuple(out)
 
