@@ -337,3 +337,24 @@ def test_gmc_components_keep_their_charts_open_policy(tmp_path):
     objs = [d for f in sorted(gmc.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
     policies = _named(objs, "NetworkPolicy")
     assert policies and all(rule.get("from") is None for p in policies.values() for rule in p["spec"]["ingress"])
+
+
+def test_waiting_for_a_dependency_is_let_through(tmp_path):
+    # --wait-for-dependencies: the init container checks a service its pod need not call
+    src = tmp_path / "Ex" / "docker" / "xeon" / "compose.yaml"
+    src.parent.mkdir(parents=True)
+    src.write_text(textwrap.dedent("""\
+        services:
+          redis-vector-db:
+            image: redis/redis-stack:7.2.0-v9
+            ports: ["6379:6379"]
+            healthcheck: {test: ["CMD", "redis-cli", "ping"]}
+          retriever:
+            image: opea/retriever:latest
+            ports: ["7000:7000"]
+            depends_on: {redis-vector-db: {condition: service_healthy}}
+        """))
+    result = convert([src], tmp_path / "out", wait_for_dependencies=True)
+    assert result.ok, result.verification.as_dict()
+    objs = [d for d in yaml.safe_load_all((tmp_path / "out" / result.manifest).read_text()) if d]
+    assert set(_sources(objs, "ex-redis-vector-db")) == {"ex-retriever-usvc"}

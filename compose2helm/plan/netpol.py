@@ -16,8 +16,25 @@ from .graph import entry_points
 from .plan import ExamplePlan, Instance, ServiceValues
 
 
+RELEASE = "{{ .Release.Name }}"     # how a component's address names the release (the megaservice's DNS)
+
+
+def waits(plan: ExamplePlan) -> list[tuple[Instance, Instance, int]]:
+    """(waiting instance, the one it waits for, Service port): the connections the waitFor init
+    container makes (--wait-for-dependencies), which the policies must let through as well."""
+    by_dns = {RELEASE if i.is_megaservice else f"{RELEASE}-{i.name}": i for i in plan.instances}
+    out = []
+    for inst in plan.instances:
+        for target in inst.values.named("waitFor") or []:
+            host, _, port = str(target).rpartition(":")
+            callee = by_dns.get(host)
+            if callee is not None and callee is not inst and port.isdigit():
+                out.append((inst, callee, int(port)))
+    return out
+
+
 def callers(plan: ExamplePlan) -> dict[str, list[str]]:
-    """values key -> the values keys of the components that address it (sorted, each once)."""
+    """values key -> the values keys of the components that address it or wait for it (sorted)."""
     by_service = {i.service: i for i in plan.instances}
     out: dict[str, set[str]] = {i.name: set() for i in plan.instances}
     for inst in plan.instances:
@@ -25,12 +42,15 @@ def callers(plan: ExamplePlan) -> dict[str, list[str]]:
             callee = by_service.get(target)
             if callee is not None and callee is not inst:
                 out[callee.name].add(inst.name)
+    for inst, callee, _port in waits(plan):
+        out[callee.name].add(inst.name)
     return {name: sorted(found) for name, found in out.items()}
 
 
 def callees(inst: Instance, plan: ExamplePlan) -> list[str]:
     by_service = {i.service: i for i in plan.instances}
-    return sorted({by_service[t].name for _k, t in inst.calls if t in by_service and by_service[t] is not inst})
+    called = {by_service[t].name for _k, t in inst.calls if t in by_service and by_service[t] is not inst}
+    return sorted(called | {callee.name for waiter, callee, _p in waits(plan) if waiter is inst})
 
 
 def network_values(plan: ExamplePlan) -> dict[str, dict[str, Any]]:

@@ -2,10 +2,10 @@
 
 Compose's services reach each other over one network; what they use is the calls the endpoint
 rewrite found (Instance.calls). Rendered, each workload must accept connections from exactly
-the workloads that call it, on the container port each call reaches through the Service, and
-from anywhere only when it is an entry point (rule field entry_point). Evaluated as Kubernetes
-does: a pod no Ingress policy selects accepts everything; otherwise the union of the rules of
-the policies that select it. Peers that select only `helm test` pods and a rule that lets
+the workloads that call it (or wait for it: --wait-for-dependencies), on the container port each
+call reaches through the Service, and from anywhere only when it is an entry point (rule field
+entry_point). Evaluated as Kubernetes does: a pod no Ingress policy selects accepts everything;
+otherwise the union of the rules of the policies that select it. Peers that select only `helm test` pods and a rule that lets
 Prometheus reach the port a ServiceMonitor of the manifest scrapes are not compose traffic and
 are left out. A manifest without any NetworkPolicy was rendered with global.networkPolicies
 false, which the user chose: nothing is checked.
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..plan.graph import call_port, entry_points
+from ..plan.netpol import waits
 from ..plan.plan import ExamplePlan, Instance
 
 ANY = "*"      # a source: anything at all (no `from`, or a peer outside the release's pods)
@@ -171,5 +172,9 @@ def _expected(callee: Instance, plan: ExamplePlan, by_service: dict[str, Instanc
             ports = out.setdefault(names[caller.name], set())
             if port is not None and str(port) in target_of:
                 ports.add(target_of[str(port)])
+    for waiter, target, port in waits(plan):     # --wait-for-dependencies: the init container's check
+        if target is callee and names[waiter.name] in workloads:
+            out.setdefault(names[waiter.name], set()).update({target_of[str(port)]} if str(port) in target_of
+                                                             else set())
     return out
 
