@@ -358,3 +358,13 @@ def test_waiting_for_a_dependency_is_let_through(tmp_path):
     assert result.ok, result.verification.as_dict()
     objs = [d for d in yaml.safe_load_all((tmp_path / "out" / result.manifest).read_text()) if d]
     assert set(_sources(objs, "ex-redis-vector-db")) == {"ex-retriever-usvc"}
+
+
+def test_a_user_in_rule_data_must_be_a_numeric_id(tmp_path):
+    from compose2helm.errors import InputError
+    from compose2helm.plan.rules import load_rules
+    rule = tmp_path / "x.yaml"
+    rule.write_text("component: x\nmatch: {images: [x]}\nsecurity: {runAsUser: nobody}\n")
+    with pytest.raises(InputError, match="security.runAsUser must be a numeric id") as err:
+        load_rules([tmp_path])
+    assert err.value.key == "security.runAsUser" and err.value.file.endswith("x.yaml")
