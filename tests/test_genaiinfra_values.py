@@ -12,6 +12,7 @@ from compose2helm.helm.commands import merge_values
 from compose2helm.helm.render import render_chart
 from compose2helm.pipeline.convert import convert
 from compose2helm.plan.rules import load_rules
+from compose2helm.verify.podpolicy import check_objects
 
 
 COMPOSE = """
@@ -293,6 +294,7 @@ def test_retry_timeout_waits_for_the_engine_address_with_a_deadline(ex):
     assert init["envFrom"] == [{"configMapRef": {"name": "ex-llm-uservice-config"}}]
     assert objs[("ConfigMap", "ex-llm-uservice-config")]["data"]["LLM_ENDPOINT"].startswith("http://ex-tgi")
     assert _init_containers(objs, "ex-tgi") == []                      # only where it was set
+    assert check_objects(list(objs.values())) == []                    # the wait is least-privilege too
     with pytest.raises(InputError, match="retryTimeoutSeconds"):
         _render(ex, {"tgi": {"retryTimeoutSeconds": 720}})             # a chart that waits for nothing
 
