@@ -342,7 +342,7 @@ def measure_umbrella(chart_dir: Path, ref_dir: Path, renderer: Renderer | None =
                 if behind_cls == "effective" or (cls, behind_cls) == ("ignored", "ignored"):
                     cls, trial = behind_cls, dict(behind, behind_switch=context[1])
             trial.update(files=[fname], base=base, value=value, **{"class": cls})
-            if key[0] in off[base] and "behind_switch" not in trial:
+            if key[0] in off[base]:
                 trial["subchart_off"] = key[0]   # alone, the key lands in a subchart the base turns off
             trials[slot] = trial
         listed = list(trials.values())
@@ -387,6 +387,8 @@ def summarise(files: list[dict], keys: list[dict]) -> dict[str, int]:
         out["first_file_" + c] = sum(1 for k in keys if k["trials"][0]["class"] == c)
     out["behind_switch"] = sum(1 for k in keys if k["class"] == "effective"
                                and all(t.get("behind_switch") for t in k["trials"] if t["class"] == "effective"))
+    out["behind_subchart_off"] = sum(1 for k in keys if k["class"] == "effective" and all(
+        t.get("behind_switch") and t.get("subchart_off") for t in k["trials"] if t["class"] == "effective"))
     out["ignored_subchart_off"] = sum(1 for k in keys if k["class"] == "ignored"
                                       and all(t.get("subchart_off") for t in k["trials"] if t["class"] == "ignored"))
     return out
@@ -407,7 +409,7 @@ def measure(charts: Path, reference: Path) -> dict[str, Any]:
                 "keys_not_measured": len(distinct), "keys": [], "renders": 0}
             umbrellas[ref_dir.name]["summary"] = summarise(umbrellas[ref_dir.name]["files"], [])
     total = {name: sum(u["summary"][name] for u in umbrellas.values()) for name in
-             ("files", "rendered", "keys") + CLASSES + ("untested", "ignored_subchart_off", "behind_switch")
+             ("files", "rendered", "keys") + CLASSES + ("untested", "ignored_subchart_off", "behind_switch", "behind_subchart_off")
              + tuple("first_file_" + c for c in CLASSES)}
     ours = [u for u in umbrellas.values() if u["present"]]
     total["files_on_our_umbrellas"] = sum(u["summary"]["files"] for u in ours)
@@ -429,7 +431,10 @@ def _figures(s: dict[str, int]) -> str:
     keys = ", ".join(f"{c} {_pct(s[c], s['keys'])}" for c in CLASSES)
     extra = f", untested {s['untested']}" if s.get("untested") else ""
     if s.get("behind_switch"):
-        extra += f" ({s['behind_switch']} effective only behind their switch)"
+        extra += f" ({s['behind_switch']} effective only behind their switch"
+        if s.get("behind_subchart_off"):   # their umbrella runs that subchart; our overlay of that name does not
+            extra += f", {s['behind_subchart_off']} of them only with a subchart our base turns off"
+        extra += ")"
     if s.get("ignored_subchart_off"):
         extra += f" ({s['ignored_subchart_off']} ignored only where our base turns their subchart off)"
     return f"files rendered {_pct(s['rendered'], s['files'])}; keys {s['keys']}: {keys}{extra}"

@@ -200,6 +200,7 @@ def test_measure_classifies_the_keys_of_a_synthetic_umbrella(tmp_path, capsys):
     behind = {k: t.get("behind_switch") for k, t in ((k, keys[k]["trials"][0]) for k in keys)}
     # alone, web.env.A lands in web, which xeon turns off: judged with web.enabled on
     assert behind["web.env.A"] == ["web.enabled"] and keys["web.env.A"]["trials"][0]["changes"] == ["Deployment/demo-web"]
+    assert keys["web.env.A"]["trials"][0]["subchart_off"] == "web"     # and counted apart: our base runs no web
     assert behind["feature.port"] == behind["feature.host"] == ["feature.enabled"]
     assert keys["feature.host"]["trials"][0]["changes"][0].startswith("required behind its switch")
     assert behind["feature.enabled"] == ["feature.enabled"]     # alone refused (no host); with its fields it acts
@@ -207,7 +208,8 @@ def test_measure_classifies_the_keys_of_a_synthetic_umbrella(tmp_path, capsys):
     assert behind["greeting"] is None and behind["web.extra"] is None   # alone effective; ignored either way
     assert demo["summary"] == {"files": 3, "rendered": 2, "keys": 12, "effective": 9, "rejected": 1, "ignored": 2,
                                "untested": 0, "first_file_effective": 9, "first_file_rejected": 1,
-                               "first_file_ignored": 2, "ignored_subchart_off": 0, "behind_switch": 5}
+                               "first_file_ignored": 2, "ignored_subchart_off": 0, "behind_switch": 5,
+                               "behind_subchart_off": 1}
     other = result["umbrellas"]["other"]
     assert not other["present"] and other["keys_not_measured"] == 1 and not other["files"][0]["ok"]
     assert result["overall"]["files"] == 4 and result["overall"]["rendered"] == 2
@@ -216,7 +218,8 @@ def test_measure_classifies_the_keys_of_a_synthetic_umbrella(tmp_path, capsys):
     assert demo["renders"] <= 2 + 3 + 2 * 12 + 3 * 6
     text = capsys.readouterr().out
     assert "demo: files rendered 2/3 (66.7%); keys 12: effective 9/12 (75.0%), rejected 1/12 (8.3%), " \
-           "ignored 2/12 (16.7%) (5 effective only behind their switch)" in text
+           "ignored 2/12 (16.7%) (5 effective only behind their switch, 1 of them only with a subchart our base " \
+           "turns off)" in text
     assert "  demo: web.bogus [gaudi-values.yaml]" in text
     assert "  demo: web.extra [gaudi-values.yaml]" in text
     assert "overall: files rendered 2/4 (50.0%)" in text
