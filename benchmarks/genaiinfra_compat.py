@@ -27,7 +27,8 @@ For each GenAIInfra umbrella we also have (CHARTS/<name>/) and each of its `*-va
      (a file where it silently does nothing), else rejected. Also given: each key by the trial of
      the first file that has it (how issue 15 first counted), and how many ignored keys are ignored
      only where our base turns their subchart off (alone, the key lands in a disabled subchart;
-     their file may turn it on).
+     their file may turn it on), and how many effective keys are so only behind their switch, and
+     of those only with such a subchart turned on (their umbrella runs it, our overlay does not).
 Prints plain lines for a CI log; --json writes the whole result. Always exits 0: it measures.
 """
 from __future__ import annotations
