@@ -45,8 +45,13 @@ def _write(root: Path, platform: str, text: str) -> Path:
 
 
 def _rendered_again(out: Path, chart: str, overlay: str) -> str:
+    """As the manifests are rendered: render-only, into the release's namespace, created first."""
+    from compose2helm.pipeline.umbrella import namespace_text
+
     values = yaml.safe_load((out / "helm-charts" / chart / f"{overlay}-values.yaml").read_text(encoding="utf-8"))
-    return manifest_text(render.render_chart(out / "helm-charts" / chart, values, chart))
+    values["global"] = {**(values.get("global") or {}), "renderOnly": True}
+    return namespace_text(chart) + manifest_text(render.render_chart(out / "helm-charts" / chart, values, chart,
+                                                                     namespace=chart))
 
 
 def test_every_manifest_is_what_its_overlay_gives_with_the_final_umbrella(tmp_path):

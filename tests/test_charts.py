@@ -121,7 +121,7 @@ def test_schema_lets_conversion_values_through(out):
 
 @pytest.mark.parametrize("bad, where", [
     ({"rsy3": 3}, "'rsy3'"),                                     # no overlay has such a named value
-    ({"tgi": {"accelDevice": "gaudi"}}, "'accelDevice'"),        # GenAIInfra's, not ours: named, not ignored
+    ({"tgi": {"port": 2080}}, "'port'"),                         # GenAIInfra's, not ours: named, not ignored
     ({"tgi": {"vLLM_LLM_ENDPOINT": "http://x"}}, "'vLLM_LLM_ENDPOINT'"),
     ({"externalLLM": {"enabled": True, "LLM_SERVER_HOSTT": "x"}}, "'LLM_SERVER_HOSTT'"),
     ({"LLM_SERVICE_HOST_IP": "x"}, "'LLM_SERVICE_HOST_IP'"),        # codetrans's megaservice setting
@@ -157,7 +157,9 @@ def test_each_chart_has_a_closed_byte_stable_schema_covering_its_values(out):
             assert schema["additionalProperties"]["type"] == ["string", "number", "boolean", "null"]
         else:                               # an umbrella lists the named values its overlays set
             assert schema["additionalProperties"] is False
-            assert schema["properties"]["LLM_MODEL_ID"]["type"] == ["string", "number", "boolean", "null"]
+            # The megaservice's model id is the engine's value (vllm.LLM_MODEL_ID), not one of its own.
+            assert "LLM_MODEL_ID" not in schema["properties"]
+            assert schema["properties"]["LOGFLAG"]["type"] == ["string", "number", "boolean", "null"]
         values = yaml.safe_load((chart / "values.yaml").read_text())
         for key, value in values.items():
             assert key in schema["properties"], (chart.name, key)

@@ -160,3 +160,46 @@ def test_committed_umbrella_readmes_carry_a_diagram_per_overlay():
         readme = (chart / "README.md").read_text()
         overlays = sorted(p.name for p in chart.glob("*-values.yaml"))
         assert overlays and re.findall(r"<!-- diagram of (\S+) -->", readme) == overlays, chart.name
+
+
+def test_common_chart_readmes_name_their_callers(tmp_path):
+    """Each common chart's README lists the components that call it, per umbrella: the diagram's
+    edges, read from the same plan; a second file of the example adds its callers to the first's."""
+    from compose2helm.chart.docs import parse_callers
+
+    out = tmp_path / "out"
+    expected: dict[str, set[str]] = {}
+    for f in (GAUDI, XEON_TGI):
+        r = convert([f], out)
+        assert r.ok
+        g = graph.build(r.plan)
+        comp = {n.id: n.chart for n in g.nodes}
+        for e in g.edges:
+            if comp[e.target] != r.plan.chart:      # the megaservice is the umbrella, not a common chart
+                expected.setdefault(comp[e.target], set()).add(e.source)
+    assert expected
+    for component, callers in expected.items():
+        listed = parse_callers((out / "helm-charts/common" / component / "README.md").read_text())
+        assert listed == {"chatqna": callers}, component
+    # A chart nobody calls says so.
+    assert "None so far" in (out / "helm-charts/common/nginx/README.md").read_text()
+
+
+def test_migrate_completes_callers_whatever_the_workers(tmp_path):
+    """Examples convert in parallel workers writing the same common charts: after the run every
+    README has every example's callers, as when converting in one process."""
+    from compose2helm.pipeline.migrate import migrate
+
+    tree = tmp_path / "tree"
+    for rel in ("ChatQnA/docker_compose/intel/hpu/gaudi", "CodeGen/docker_compose/intel/hpu/gaudi"):
+        (tree / rel).mkdir(parents=True)
+        shutil.copy(FIXTURES / rel / "compose.yaml", tree / rel)
+    shutil.copy(FIXTURES / "ChatQnA/docker_compose/intel/hpu/gaudi/set_env.sh", tree / "ChatQnA/docker_compose/intel/hpu/gaudi")
+    shutil.copy(FIXTURES / "CodeGen/docker_compose/intel/set_env.sh", tree / "CodeGen/docker_compose/intel")
+    one, two = tmp_path / "one", tmp_path / "two"
+    migrate(tree, one, jobs=1)
+    migrate(tree, two, jobs=2)
+    a = (one / "helm-charts/common/vllm/README.md").read_text()
+    assert a == (two / "helm-charts/common/vllm/README.md").read_text()
+    from compose2helm.chart.docs import parse_callers
+    assert set(parse_callers(a)) == {"chatqna", "codegen"}

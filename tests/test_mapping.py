@@ -158,7 +158,9 @@ def test_gaudi_runtime_becomes_device_resource_with_count(tmp_path):
             command: --model ${LLM_MODEL_ID} --tensor-parallel-size ${NUM_CARDS}
     """, env="NUM_CARDS=4\nLLM_MODEL_ID=meta-llama/Llama-3.1-8B\n", platform="gaudi")
     v = inst(plan, "vllm").values.as_dict()
-    assert v["resources"] == {"limits": {"habana.ai/gaudi": 4}}
+    # The count is the value NUM_CARDS holds: --set vllm.NUM_CARDS changes both.
+    assert v["resources"] == {"limits": {"habana.ai/gaudi": "{{ .Values.NUM_CARDS }}"}}
+    assert v["NUM_CARDS"] == "4"
     assert "HABANA_VISIBLE_DEVICES" not in v["env"]
     assert v["env"]["OMPI_MCA_btl_vader_single_copy_mechanism"] == "none"
     assert v["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["SYS_NICE"]}
@@ -417,14 +419,14 @@ def test_a_bare_name_of_a_service_without_ports_is_left_as_it_is(tmp_path):
           app:
             image: opea/chatqna:latest
             ports: ['8888:8888']
-            environment: {WORKER: worker, OTHER: "http://worker"}
+            environment: {WORKER_HOST: worker, OTHER: "http://worker"}
         """)
     assert r.ok, r.verification.as_dict()
-    config = next(d["data"] for d in docs if d["kind"] == "ConfigMap" and "WORKER" in (d.get("data") or {}))
-    assert config["WORKER"] == "worker" and config["OTHER"] == "http://worker"
+    config = next(d["data"] for d in docs if d["kind"] == "ConfigMap" and "WORKER_HOST" in (d.get("data") or {}))
+    assert config["WORKER_HOST"] == "worker" and config["OTHER"] == "http://worker"
     assert not [d for d in docs if d["kind"] == "Service" and "worker" in d["metadata"]["name"]]
     unresolved = {f.key for f in r.plan.findings if f.action == "unresolved"}
-    assert {"environment.WORKER", "environment.OTHER"} <= unresolved
+    assert {"environment.WORKER_HOST", "environment.OTHER"} <= unresolved
 
 
 def test_a_rule_value_two_texts_feed_keeps_each_text(tmp_path):

@@ -149,7 +149,7 @@ def test_rule_requests_are_chart_defaults_and_compose_resources_win(out):
     res = {n: _pod(objs, n)["spec"]["containers"][0]["resources"] for n in ("ex-redis-vector-db", "ex-tei", "ex-tgi")}
     assert res["ex-redis-vector-db"] == {"requests": {"cpu": "100m", "memory": "128Mi"}}
     # compose reserved 0.5 CPU and limited memory below the rule's request: the limit is the request
-    assert res["ex-tei"] == {"limits": {"memory": "64Mi"}, "requests": {"cpu": "0.5"}}
+    assert res["ex-tei"] == {"limits": {"memory": "64Mi"}, "requests": {"cpu": "500m"}}
     # TGI on Gaudi: GenAIInfra's Gaudi requests
     assert res["ex-tgi"] == {"limits": {"habana.ai/gaudi": 1}, "requests": {"cpu": "1", "memory": "16Gi"}}
     found = [f.detail for f in out["result"].plan.findings if f.service == "tgi-service" and f.key == "accelerator"]

@@ -16,11 +16,11 @@ import jinja2
 
 from .. import __version__
 from ..plan.env_values import env_table
-from ..plan.plan import ExamplePlan, Instance
+from ..plan.plan import ExamplePlan, Instance, ServiceValues
 from ..plan.rules import Rule
 from ..yamlout import dump
 from ..yamlout import key as yaml_key
-from .docs import table
+from .docs import callers_lines, table
 from .observability import dashboard_val, gostr, observability_vals, template_context
 from .pod_options import umbrella_account, umbrella_global, with_pod_options
 from .schema import CONVERSION_KEYS, dumps, schema
@@ -148,18 +148,21 @@ def _check_path(ctx: dict[str, Any]) -> str:
 _COMMON: dict[tuple, dict[str, str]] = {}
 
 
-def common_chart(rule: Rule, chart_version: str = CHART_VERSION, nested: bool = False) -> dict[str, str]:
+def common_chart(rule: Rule, chart_version: str = CHART_VERSION, nested: bool = False,
+                 callers: dict[str, set[str]] | None = None) -> dict[str, str]:
     """helm-charts/common/<component>/ for a rule; nested: with the engines of `rule.nests` as
-    dependencies (the RFC's layout), the first one enabled by default.
+    dependencies (the RFC's layout), the first one enabled by default. callers: umbrella chart ->
+    the components that address this one there (its README lists them; docs.parse_callers).
 
-    A common chart depends on its rule alone, so it is built once per process per rule."""
-    key = (repr(rule), chart_version, nested)
+    A common chart depends on its rule (and callers) alone, so it is built once per process per rule."""
+    listed = tuple((u, tuple(sorted(c))) for u, c in sorted((callers or {}).items()))
+    key = (repr(rule), chart_version, nested, listed)
     if key not in _COMMON:
-        _COMMON[key] = _common_chart(rule, chart_version, nested)
+        _COMMON[key] = _common_chart(rule, chart_version, nested, listed)
     return dict(_COMMON[key])
 
 
-def _common_chart(rule: Rule, chart_version: str, nested: bool) -> dict[str, str]:
+def _common_chart(rule: Rule, chart_version: str, nested: bool, callers: tuple) -> dict[str, str]:
     name = rule.component
     ctx = _values_context(rule, name)
     vals = _workload_vals(ctx)
@@ -183,7 +186,7 @@ def _common_chart(rule: Rule, chart_version: str, nested: bool) -> dict[str, str
         "README.md": _render("README.md.j2", name=name, description=ctx["description"], rule_file=rule.file,
                              generic=rule.generic, named=ctx["named"], ports=ctx["ports"],
                              env_values=ctx["env_values"],
-                             check_path=_check_path(ctx), table=table(vals)),
+                             check_path=_check_path(ctx), table=table(vals), callers=callers_lines(callers)),
         ".helmignore": _render("helmignore.j2"),
     }
     fullname = ('{{- if .Values.fullnameOverride }}{{ .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}'
@@ -217,8 +220,8 @@ def dependencies_of(plan: ExamplePlan, nested: dict[str, list[Instance]] | None 
 
 def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule | None,
                    overlays: dict[str, str], chart_version: str = CHART_VERSION,
-                   diagrams: dict[str, str] | None = None, dependency_keys: dict[str, Any] | None = None,
-                   named_keys: Any = None) -> dict[str, str]:
+                   diagrams: dict[str, str] | None = None, variables: dict[str, str] | None = None,
+                   dependency_keys: dict[str, Any] | None = None, named_keys: Any = None) -> dict[str, str]:
     """helm-charts/<example>/: Chart.yaml, neutral values.yaml, the megaservice templates, overlays.
 
     dependency_keys (dependency key -> the keys its values may have) and named_keys (the
@@ -227,7 +230,8 @@ def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule 
 
     deps is every dependency any overlay of the example uses (sorted by values key);
     overlays maps overlay file name -> the compose file it came from; diagrams, overlay file name
-    -> its mermaid diagram (plan/graph.py), embedded in the README.
+    -> its mermaid diagram (plan/graph.py), embedded in the README; variables, overlay file name
+    -> the table of its compose variables and the values that set them (plan/coupling.py).
     """
     name = plan.chart
     deps = sorted(set(deps), key=lambda d: d.key)
@@ -277,7 +281,7 @@ def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule 
     files["README.md"] = _render(
         "umbrella-README.md.j2", name=name, example=plan.example, description=description,
         megaservice=megaservice is not None, overlays=sorted(overlays.items()), overlay=first_overlay,
-        diagrams=sorted((diagrams or {}).items()),
+        diagrams=sorted((diagrams or {}).items()), variables=sorted((variables or {}).items()),
         entries=entries, deps=deps, model_example=_model_example(deps), table=table(vals))
     return files
 
@@ -339,12 +343,17 @@ def overlay(plan: ExamplePlan, has_megaservice: bool, nested: dict[str, list[Ins
     ]
     body: dict[str, Any] = {}
     mega = plan.megaservice()
+    nested = nested or {}
     if mega is not None:
         body["enabled"] = True
-        body.update(mega.values.as_dict())
+        values = ServiceValues(mega.values.as_dict())
+        for parent, children in sorted(nested.items()):   # the engine's value it reads is under its parent
+            for c in children:
+                values.replace_text(f".Values.{c.name}.", f".Values.{parent}.{c.name}.")
+                values.replace_text(f'index .Values "{c.name}"', f'index .Values "{parent}" "{c.name}"')
+        body.update(values.as_dict())
     elif has_megaservice:
         body["enabled"] = False
-    nested = nested or {}
     inner = {c.service for children in nested.values() for c in children}
     for inst in plan.components():
         if inst.service in inner:

@@ -55,10 +55,61 @@ def _uncode(cell: str) -> str:
 def parse_table(markdown: str) -> list[Row]:
     """The rows of every values table in a README (key, type, default as data, description)."""
     out = []
+    inside = False     # within a values table (its header first); other tables (variables) are not
     for line in markdown.splitlines():
-        m = _ROW.match(line)
+        if line + "\n" == HEADER.split("\n", 1)[0] + "\n":
+            inside = True
+        elif not line.startswith("|"):
+            inside = False
+        m = _ROW.match(line) if inside else None
         if not m:
             continue
         out.append(Row(_uncode(m.group("key")), m.group("type"), json.loads(_uncode(m.group("default"))),
                        _uncell(m.group("desc"))))
     return out
+
+
+_NO_VALUE = {"address": "an address: the Service's DNS name", "inline": "written as compose resolves it"}
+
+
+def variables_table(entries: list[dict[str, Any]]) -> str:
+    """explain's `variables` listing as a table: each compose variable, the value that sets it."""
+    lines = ["| Compose variable | Value to set | Services | Default |\n", "|---|---|---|---|\n"]
+    for e in entries:
+        value = _code(e["value"]) if e["value"] else f"— ({_NO_VALUE.get(e['kind'], e['kind'])})"
+        default = _default(e["default"]) if e.get("default") not in (None, "") else ""
+        lines.append(f"| {_code(e['name'])} | {value} | {_cell(', '.join(e['services']))} | {default} |\n")
+    return "".join(lines)
+
+
+# The README section of a common chart that lists who calls it, one line per umbrella chart.
+CALLERS_START, CALLERS_END = "<!-- callers -->", "<!-- /callers -->"
+_CALLER_LINE = re.compile(r"^- `([^`]+)`: (.+)$")
+
+
+def callers_lines(callers: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    if not callers:
+        return "None so far: it is an entry point, or what calls it is outside the examples converted here.\n"
+    return "".join(f"- `{u}`: {', '.join(f'`{c}`' for c in cs)}\n" for u, cs in callers)
+
+
+def parse_callers(readme: str) -> dict[str, set[str]]:
+    """The callers a common chart's README lists (what callers_lines wrote)."""
+    start, end = readme.find(CALLERS_START), readme.find(CALLERS_END)
+    out: dict[str, set[str]] = {}
+    if start < 0 or end < start:
+        return out
+    for line in readme[start + len(CALLERS_START):end].splitlines():
+        m = _CALLER_LINE.match(line)
+        if m:
+            out[m.group(1)] = set(re.findall(r"`([^`]+)`", m.group(2)))
+    return out
+
+
+def with_callers(readme: str, callers: dict[str, set[str]]) -> str:
+    """The README with its callers section replaced (unchanged when it has none)."""
+    start, end = readme.find(CALLERS_START), readme.find(CALLERS_END)
+    if start < 0 or end < start:
+        return readme
+    listed = tuple((u, tuple(sorted(c))) for u, c in sorted(callers.items()))
+    return readme[:start + len(CALLERS_START)] + "\n" + callers_lines(listed) + readme[end:]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..plan.coupling import listing
 from ..plan.explanation import FileExplanation, ServiceExplanation, explain_plan
 from ..plan.rules import RuleSet
 
@@ -26,7 +27,7 @@ def explain_files(files: list[Path], *, env_files: list[Path] | None = None, exa
     plan = p.plan
     return FileExplanation(label or str(files[-1]), "explained", "", plan.example, plan.platform, plan.variant,
                            list(plan.sources), [str(e) for e in p.env_files],
-                           explain_plan(plan, p.project, p.rules.policy))
+                           explain_plan(plan, p.project, p.rules.policy), listing(plan, p.project, p.rules.policy))
 
 
 def explain_tree(root: Path, *, mappings: list[Path] = (), rules: RuleSet | None = None,
@@ -106,5 +107,7 @@ def summary(reports: list[FileExplanation]) -> dict[str, Any]:
 def as_dict(reports: list[FileExplanation], summary_only: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"summary": summary(reports)}
     if not summary_only:
+        # Every file's variables at the top too, each naming its file (machines read one list).
+        out["variables"] = [{**v, "file": r.file} for r in reports for v in r.variables]
         out["files"] = [r.as_dict() for r in reports]
     return out

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from ..compose.layout import overlay_base, place, project_name, variant_of
 from ..errors import InputError, VerificationError
+from .callers import merge_callers, write_callers
 
 
 _DEPLOYMENT = re.compile(r"^(?:docker-)?compose[\w.-]*\.ya?ml$")
@@ -124,9 +125,12 @@ def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
     return jobs, skipped
 
 
-def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]) -> tuple[list[Outcome], list[str]]:
+def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]
+                 ) -> tuple[list[Outcome], list[str], dict[str, dict[str, set[str]]]]:
     """The files of one example, converted together: they share its umbrella chart. Returns
-    their outcomes and the output files they wrote (with dry_run: would write)."""
+    their outcomes, the output files they wrote (with dry_run: would write) and who calls each
+    common chart in them."""
+    from .callers import callers_of_results
     from .convert import Source, convert_many
 
     try:
@@ -134,7 +138,7 @@ def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]
     except Exception as exc:  # noqa: BLE001 - one example's failure must not stop the tree
         results = [exc] * len(jobs)
     changed = sorted({rel for r in results if not isinstance(r, Exception) for rel in r.changed})
-    return [_outcome(job, result, root) for job, result in zip(jobs, results)], changed
+    return [_outcome(job, result, root) for job, result in zip(jobs, results)], changed, callers_of_results(results)
 
 
 def _outcome(job: Job, result: Any, root: Path) -> Outcome:
@@ -227,13 +231,15 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
             by_example.setdefault(job.example, []).append(job)
         groups = [by_example[k] for k in sorted(by_example)]
         changed: set[str] = set()
+        callers: dict[str, dict[str, set[str]]] = {}
         if pool is None:
             for group in groups:
                 tell.example(group[0].example, len(group))
-                done, files = _run_example(group, root, out, options)
+                done, files, called = _run_example(group, root, out, options)
                 tell.done(done)
                 outcomes += done
                 changed.update(files)
+                merge_callers(callers, called)
         else:
             # The example with the most files first: its files convert one after the other.
             order = sorted(range(len(groups)), key=lambda i: -len(groups[i]))
@@ -242,9 +248,12 @@ def migrate(root: Path, out: Path, *, jobs: int = 1, progress: Callable[[Outcome
             for future in futures.values():
                 future.add_done_callback(tell.worker_done)
             for i in range(len(groups)):
-                done, files = futures[i].result()
+                done, files, called = futures[i].result()
                 outcomes += done
                 changed.update(files)
+                merge_callers(callers, called)
+    # Workers wrote the common charts concurrently: their READMEs' callers are made whole here.
+    changed.update(write_callers(out, callers, force=options.get("force", False), dry_run=dry_run))
     outcomes.sort(key=lambda o: o.file)
     report = MigrateReport(str(root), outcomes)
     if dry_run:

@@ -7,7 +7,6 @@ every committed manifest is what `helm template` gives with its overlay and the 
 from __future__ import annotations
 
 import json
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,15 +19,19 @@ from ..chart.charts import RENDERED_KINDS, Dependency, common_chart, dependencie
 from ..errors import InputError, VerificationError
 from ..helm.documents import is_test_hook, manifest_text
 from ..helm.lint import LintMessage, Linting, start_lints
+from ..helm.commands import merge_values
 from ..helm.render import render_chart
+from ..chart.docs import variables_table
 from ..plan import graph
+from ..plan.coupling import listing
 from ..plan.plan import ExamplePlan, Instance, nesting
 from ..plan.prepare import Prepared
 from ..plan.rules import Rule, RuleSet
-from ..util.stamp import unstamped
 from ..verify.check import ServiceReport, VerifyReport, structural, verify_objects
+from ..verify.coupling import marker_values, report_coupling
 from ..verify.k8scheck import Problem, prepare_schemas
 from ..yamlout import SAFE_LOADER
+from .earlier import Earlier, earlier_callers, existing_umbrella
 from .output import Staging
 
 
@@ -102,7 +105,7 @@ def convert_umbrella(stage: Staging, members: list[Member], opts: Options) -> Ca
     stay). Returns what completes the members' lint and verification reports: it waits for the
     lints, which run on while the caller writes the output."""
     umbrella = f"helm-charts/{members[0].prepared.plan.chart}"
-    earlier = _existing_umbrella(opts.out / umbrella)
+    earlier = existing_umbrella(opts.out / umbrella)
     while True:
         live = [m for m in members if m.error is None]
         if not live:
@@ -137,14 +140,14 @@ def _finish(staged: _Staged, live: list[Member], checks: dict[Member, _Checked],
 
 
 def _stage(stage: Staging, umbrella: str, live: list[Member],
-           earlier: tuple[set[Dependency], dict[str, str], bool, dict[str, str]], opts: Options) -> _Staged:
+           earlier: Earlier, opts: Options) -> _Staged:
     """Stage the common charts, the umbrella and the overlays; start linting as each is ready."""
     last = live[-1].prepared    # the umbrella's metadata follows the last file, as if converted in turn
     shared = last.clock         # the stages done once for all are timed on it
     rules = last.rules
-    earlier_deps, earlier_overlays, earlier_megaservice, earlier_diagrams = earlier
-    deps, overlays = set(earlier_deps), dict(earlier_overlays)
-    diagrams = {f: text for f, text in earlier_diagrams.items() if f in overlays}
+    deps, overlays = set(earlier.deps), dict(earlier.overlays)
+    diagrams = {f: text for f, text in earlier.diagrams.items() if f in overlays}
+    variables = {f: text for f, text in earlier.variables.items() if f in overlays}
     charts: dict[str, tuple[Rule, bool]] = {}
     charts_of: dict[Member, list[str]] = {}
     for m in live:
@@ -152,11 +155,18 @@ def _stage(stage: Staging, umbrella: str, live: list[Member],
         deps |= set(dependencies_of(plan, m.nested))
         overlays[overlay_file(plan)] = ", ".join(plan.sources)
         diagrams[overlay_file(plan)] = graph.mermaid(graph.build(plan))
+        variables[overlay_file(plan)] = variables_table(listing(plan, m.prepared.project, rules.policy))
         parents = nested_parents(plan, m.nested)
         own = common_charts(plan, rules, m.nested, opts.layout)
         charts_of[m] = list(own)
         for component, rule in own.items():   # as in turn: the last file to use a chart writes it
             charts[component] = (rule, component in parents)
+    # Who calls each common chart: what its README said, then this batch's umbrella anew.
+    callers: dict[str, dict[str, set[str]]] = {c: earlier_callers(opts.out, c) for c in charts}
+    for m in live:
+        for component, names in graph.callers_of(m.prepared.plan).items():
+            if component in callers:
+                callers[component].setdefault(last.plan.chart, set()).update(names)
     chart_files: dict[str, list[str]] = {}
     # In the order the lints are started below: the nesting charts after the others.
     lint_charts = [f"helm-charts/common/{c}" for c in sorted(charts, key=lambda c: (charts[c][1], c))
@@ -165,7 +175,8 @@ def _stage(stage: Staging, umbrella: str, live: list[Member],
     parents = []   # a nesting chart is linted with its engines' charts, so once they are all written
     for component, (rule, is_parent) in sorted(charts.items()):
         with shared("charts"):
-            for rel, text in common_chart(rule, opts.chart_version, nested=is_parent).items():
+            for rel, text in common_chart(rule, opts.chart_version, nested=is_parent,
+                                          callers=callers[component]).items():
                 chart_files.setdefault(component, []).append(f"helm-charts/common/{component}/{rel}")
                 stage.write(chart_files[component][-1], text)
         if is_parent:
@@ -179,14 +190,14 @@ def _stage(stage: Staging, umbrella: str, live: list[Member],
     with shared("charts"):
         mega = last.plan.megaservice()
         # Another platform's overlay may have the megaservice these lack: keep its templates.
-        has_mega = earlier_megaservice or any(m.prepared.plan.megaservice() for m in live)
+        has_mega = earlier.megaservice or any(m.prepared.plan.megaservice() for m in live)
         mega_rule = mega.rule if mega else (rules.by_component("megaservice") if has_mega else None)
         texts = {m: overlay(m.prepared.plan, mega_rule is not None, m.nested) for m in live}
         dep_keys, named_keys = _value_keys(stage, opts.out, umbrella, deps, texts,
                                            {overlay_file(m.prepared.plan) for m in live})
         umbrella_files = []
         for rel, text in umbrella_chart(last.plan, sorted(deps, key=lambda d: d.key), mega_rule, overlays,
-                                        opts.chart_version, diagrams, dependency_keys=dep_keys,
+                                        opts.chart_version, diagrams, variables, dependency_keys=dep_keys,
                                         named_keys=named_keys if mega_rule is not None else None).items():
             umbrella_files.append(f"{umbrella}/{rel}")
             stage.write(umbrella_files[-1], text)
@@ -239,6 +250,14 @@ def _render_and_check(stage: Staging, staged: _Staged, live: list[Member], opts:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="c2h-render") as pool:
         futures = {m: pool.submit(_render_overlay, stage.path(staged.umbrella), staged.overlays[m],
                                   m.prepared.release) for m in live}
+        # Verification renders each overlay once more with every variable's value changed (coupling.py).
+        marked = {}
+        for m in live if opts.verify else []:
+            parents = {c.name: parent for parent, children in m.nested.items() for c in children}
+            tree, marks = marker_values(m.prepared.plan.variables, parents)
+            if marks:
+                marked[m] = marks, pool.submit(_render_overlay, stage.path(staged.umbrella), staged.overlays[m],
+                                               m.prepared.release, tree)
         try:
             if opts.verify:
                 prepare_schemas(RENDERED_KINDS, opts.kube_version)
@@ -257,6 +276,8 @@ def _render_and_check(stage: Staging, staged: _Staged, live: list[Member], opts:
                 m.built = _stage_manifest(stage, staged, m, docs, opts)
                 if opts.verify:
                     checks[m] = _checks(p, docs, opts.kube_version)
+                    if m in marked:
+                        _check_coupling(p, checks[m], *marked[m])
         except BaseException:   # e.g. Ctrl-C: do not wait for the renders still queued
             for future in futures.values():
                 future.cancel()
@@ -277,12 +298,16 @@ def _stage_manifest(stage: Staging, staged: _Staged, m: Member, docs: list, opts
     return Built(rels, manifest, {}, None, gmc_files, gmc_problems)
 
 
-def _render_overlay(umbrella: Path, overlay_text: str, release: str) -> tuple[list, float]:
-    """The umbrella rendered with one overlay's values, and the seconds that took."""
+def _render_overlay(umbrella: Path, overlay_text: str, release: str,
+                    extra: dict | None = None) -> tuple[list, float]:
+    """The umbrella rendered with one overlay's values (and extra ones over them), and the seconds that took."""
     start = time.perf_counter()
     values = yaml.load(overlay_text, Loader=SAFE_LOADER) or {}
+    # The manifests are for reading: a secret compose requires stays empty (global.renderOnly, README).
+    values["global"] = {**(values.get("global") or {}), "renderOnly": True}
     # into the namespace named after the release, which the manifest creates first (namespace_text)
-    return render_chart(umbrella, values, release, namespace=release), time.perf_counter() - start
+    return (render_chart(umbrella, merge_values(values, extra or {}), release, namespace=release),
+            time.perf_counter() - start)
 
 
 def namespace_text(release: str) -> str:
@@ -290,6 +315,17 @@ def namespace_text(release: str) -> str:
     release, so that `kubectl apply -f` creates it before them and nothing lands in `default`."""
     return (f"---\n# The namespace of the objects below (the release's name), created first.\n"
             f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {release}\n")
+
+
+def _check_coupling(prepared: Prepared, checked: _Checked, marks: dict[str, str], future) -> None:
+    """Each use of a variable that does not follow its value is an unexplained difference."""
+    try:
+        docs, seconds = future.result()
+    except InputError as exc:
+        docs, seconds = exc, 0.0
+    prepared.clock.seconds["render"] = prepared.clock.seconds.get("render", 0.0) + seconds
+    with prepared.clock("verify"):
+        report_coupling(prepared, checked.services, marks, docs)
 
 
 def _checks(prepared: Prepared, docs: list, kube_version: str | None) -> _Checked:
@@ -342,31 +378,3 @@ def _write_gmc(plan: ExamplePlan, rules: RuleSet, stage: Staging, release: str) 
 def _check_gmc(stage: Staging, rel: str, crd: Path) -> list[str]:
     from ..chart import gmc
     return gmc.validate(yaml.safe_load(stage.files[rel]), gmc.crd_schema(crd))
-
-
-def _existing_umbrella(chart_dir: Path) -> tuple[set[Dependency], dict[str, str], bool, dict[str, str]]:
-    """Dependencies, overlays, whether there is a megaservice, and the overlays' diagrams, as earlier
-    conversions of other platforms left the umbrella."""
-    deps: set[Dependency] = set()
-    overlays: dict[str, str] = {}
-    meta_file = chart_dir / "Chart.yaml"
-    if meta_file.is_file():
-        try:
-            meta = yaml.load(meta_file.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
-        except yaml.YAMLError:
-            raise InputError("existing chart metadata is not valid YAML", file=meta_file) from None
-        listed = meta.get("dependencies") if isinstance(meta, dict) else None
-        for d in listed or []:
-            if not isinstance(d, dict) or not d.get("name"):
-                raise InputError("existing chart metadata lists a dependency without a name", file=meta_file)
-            deps.add(Dependency(str(d["name"]), str(d.get("alias") or "")))
-    for f in sorted(chart_dir.glob("*-values.yaml")):
-        first = unstamped(f.read_text(encoding="utf-8")).split("\n", 1)[0]
-        m = re.search(r"values converted from (.+)\.$", first)
-        overlays[f.name] = m.group(1) if m else "an earlier conversion"
-    readme = chart_dir / "README.md"
-    text = unstamped(readme.read_text(encoding="utf-8")) if readme.is_file() else ""
-    # Our own README: each diagram follows a marker naming its overlay (umbrella-README.md.j2).
-    diagrams = {m.group(1): m.group(2) for m in
-                re.finditer(r"<!-- diagram of (\S+) -->\n```mermaid\n(.*?)```\n", text, re.S)}
-    return deps, overlays, (chart_dir / "templates/deployment.yaml").is_file(), diagrams

@@ -89,9 +89,11 @@ class FileExplanation:
     sources: list[str] = field(default_factory=list)
     env_files: list[str] = field(default_factory=list)
     services: list[ServiceExplanation] = field(default_factory=list)
+    # Each compose variable and the value that sets it (coupling.listing).
+    variables: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)   # it recurses into the nested reports (the last field)
+        return dataclasses.asdict(self)   # it recurses into the nested reports
 
 
 # --- the compose keys of a service ------------------------------------------------------------

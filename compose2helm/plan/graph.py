@@ -63,14 +63,14 @@ def build(plan: ExamplePlan) -> Graph:
     entries = {i.service for i in entry_points(plan)}
     graph = Graph(f"{plan.example} on {plan.overlay_name}: {', '.join(plan.sources)}")
     for inst in plan.instances:
-        limits = inst.values.resources.get("limits") or {}
-        accel = next((k for k in sorted(limits) if "/" in k), "")
+        limits = inst.values.device_limits
+        accel = next(iter(sorted(limits)), "")
         image = inst.values.image
         graph.nodes.append(Node(
             id=inst.name, service=inst.service, chart=inst.component or plan.chart,
             image=f"{image.repository}:{image.tag}" if image.repository else "",
             ports=tuple(p.port for p in inst.values.ports), accelerator=accel,
-            count=int(limits[accel]) if accel and str(limits[accel]).isdigit() else 0,
+            count=limits[accel] if accel else 0,
             entry=inst.service in entries, enabled=inst.values.enabled is not False))
     for inst in plan.instances:
         for via, target in inst.calls:
@@ -86,6 +86,19 @@ def build(plan: ExamplePlan) -> Graph:
                     graph.edges.append(Edge(inst.name, EXTERNAL_HOST, via, _port_in(text, EXTERNAL_HOST)))
     graph.edges.sort(key=lambda e: (e.source, e.target, e.via))
     return graph
+
+
+def callers_of(plan: ExamplePlan) -> dict[str, set[str]]:
+    """common chart -> the instances (values keys; the megaservice by the umbrella's name) that
+    address an instance of it: the same edges the diagram draws."""
+    by_service = {i.service: i for i in plan.instances}
+    out: dict[str, set[str]] = {}
+    for inst in plan.instances:
+        for _key, target in inst.calls:
+            callee = by_service.get(target)
+            if callee is not None and not callee.is_megaservice and callee is not inst:
+                out.setdefault(callee.component, set()).add(plan.chart if inst.is_megaservice else inst.name)
+    return out
 
 
 def call_port(caller: Instance, via: str, callee: Instance) -> int | None:

@@ -4,6 +4,7 @@ Pure data, built by planner.py from the compose model and the rules; chart/chart
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,20 @@ class ServiceValues:
         return dict(self._tree.get("resources") or {})
 
     @property
+    def device_limits(self) -> dict[str, int]:
+        """Device-plugin resources (`habana.ai/gaudi`) and their counts; a count the chart takes
+        from a value (`{{ .Values.NUM_CARDS }}`) is what that value holds."""
+        out = {}
+        for resource, count in ((self._tree.get("resources") or {}).get("limits") or {}).items():
+            if "/" not in resource:
+                continue
+            if isinstance(count, str):
+                keys = [k for k in re.findall(r"\.Values\.(\w+)", count) if k in self._tree]
+                count = self._tree[keys[-1]] if keys else count
+            out[resource] = int(count) if str(count).isdigit() else 0
+        return out
+
+    @property
     def security_context(self) -> dict[str, Any]:
         return dict(self._tree.get("securityContext") or {})
 
@@ -131,6 +146,24 @@ class ServiceValues:
         """A named value (a compose variable or a rule's value, e.g. LLM_MODEL_ID), None if absent."""
         return self._tree.get(key)
 
+    def set_named(self, key: str, value: Any) -> None:
+        self._tree[key] = value
+
+    def drop_named(self, key: str) -> None:
+        self._tree.pop(key, None)
+
+    def replace_text(self, old: str, new: str) -> None:
+        """Every string of the tree with old (a value's reference) replaced by new."""
+        def walk(node: Any) -> Any:
+            if isinstance(node, str):
+                return node.replace(old, new)
+            if isinstance(node, dict):
+                return {k: walk(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [walk(v) for v in node]
+            return node
+        self._tree = walk(self._tree)
+
 
 @dataclass
 class Instance:
@@ -159,6 +192,7 @@ class ExamplePlan:
     generic: list[str] = field(default_factory=list)   # services that got a chart built from the service alone
     allowed: list[str] = field(default_factory=list)   # privileges opted in to (privileges.OPT_INS)
     overlay: str = ""      # the overlay's name, from the policy's naming table (GenAIInfra's names)
+    variables: list = field(default_factory=list)   # coupling.Variable: the value each compose variable is
 
     @property
     def overlay_name(self) -> str:

@@ -7,6 +7,7 @@ from ..compose.model import ComposeProject, Service
 from ..errors import InputError
 from ..util.names import dns_label, shortened
 from .accelerators import accelerator
+from .coupling import couple
 from .endpoints import EndpointIndex, Target
 from .findings import POLICY_ENDPOINT, Finding
 from .plan import ExamplePlan, Instance
@@ -110,18 +111,24 @@ def plan_project(project: ComposeProject, rules: RuleSet, *, example: str, chart
                for s in services}
 
     instances = []
+    fed: dict[str, dict[str, str | None]] = {}
+    secret: dict[str, set[str]] = {}
+    ruled: dict[str, set[str]] = {}
     for s in services:
         ctx = Context(s.name, project.variables, policy, index, comp_of, chart, allow=allow,
                       wait_for_dependencies=wait_for_dependencies)
         values = service_values(s, chosen[s.name], ports[s.name], ctx, megaservice=component[s.name] == "")
         findings.extend(ctx.findings)
+        fed[s.name], secret[s.name], ruled[s.name] = ctx.fed_by, ctx.secret_values, ctx.ruled
         accel = accelerator(s, policy, project.variables)
         instances.append(Instance(s.name, component[s.name], names[s.name], chosen[s.name], values,
                                   [(k, t) for k, t in ctx.addressed.items() if t != s.name],
                                   accel.profile.name if accel else ""))
+    variables, coupled = couple(instances, fed, secret, ruled)
+    findings.extend(coupled)
     overlay = policy.overlay_names.name(platform, variant, {i.component for i in instances})
     return ExamplePlan(example, chart, platform, variant, sources, instances, findings, generic, sorted(allow),
-                       overlay)
+                       overlay, variables)
 
 
 def _drop_suffixes(services: list[Service], component: dict[str, str], names: dict[str, str],

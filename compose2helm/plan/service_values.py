@@ -13,6 +13,7 @@ from .endpoints import companion_port
 from .findings import (POLICY_ACCELERATOR, POLICY_ENDPOINT, POLICY_NO_MEANING, POLICY_ORDER, POLICY_PROBE,
                        POLICY_UNKNOWN, POLICY_WORKLOAD)
 from .plan import ServiceValues
+from .scheduling import cpu_quantity, placement_values
 from .privileges import security_values
 from .requests import overlay_requests
 from .probes import chart_probes, healthcheck_probe, rule_probes
@@ -21,7 +22,7 @@ from .texts import Context, chart_text, env_entry, escape, literal_text, value_r
 from .volumes import volume_values
 
 
-def _port_entries(ports: list[int], rule: Rule) -> list[dict[str, Any]]:
+def _port_entries(ports: list[int], rule: Rule, protocols: dict[int, list[str]]) -> list[dict[str, Any]]:
     by_number = {int(p["port"]): str(p["name"]) for p in rule.ports}
     entries, used = [], set()
     for i, port in enumerate(ports):
@@ -30,9 +31,29 @@ def _port_entries(ports: list[int], rule: Rule) -> list[dict[str, Any]]:
             name = str(rule.ports[0]["name"])      # the component's main port, moved
         if name is None or name in used or len(name) > 15:
             name = f"port-{port}"
-        used.add(name)
-        entries.append({"name": name, "port": port, "targetPort": port})
+        # One entry per protocol compose gives the port (6379/tcp and 6379/udp are two ports); a
+        # Service's port names must differ, so the non-TCP ones carry their protocol in the name.
+        # TCP entries leave protocol out: the templates default to it.
+        for proto in protocols.get(port) or ["tcp"]:
+            entry: dict[str, Any] = {"name": name, "port": port, "targetPort": port}
+            if proto != "tcp":
+                entry["name"] = f"{name}-{proto}" if len(name) + len(proto) < 15 else f"port-{port}-{proto}"
+                if entry["name"] in used:
+                    entry["name"] = f"port-{port}-{proto}"
+                entry["protocol"] = proto.upper()
+            used.add(entry["name"])
+            entries.append(entry)
     return entries
+
+
+def _protocols(s: Service) -> dict[int, list[str]]:
+    """The protocols of each container port, in compose's order."""
+    found: dict[int, list[str]] = {}
+    for port, protocol in [(p.target, p.protocol) for p in s.ports] + [
+            (n, proto) for n in s.expose for proto in s.expose_protocols.get(n, ["tcp"])]:
+        if protocol not in found.setdefault(port, []):
+            found[port].append(protocol)
+    return found
 
 
 def service_values(s: Service, rule: Rule, ports: list[int], ctx: Context, megaservice: bool) -> ServiceValues:
@@ -52,7 +73,8 @@ def service_values(s: Service, rule: Rule, ports: list[int], ctx: Context, megas
         note("image", "changed", "no tag: latest, as compose pulls it", POLICY_NO_MEANING)
     if s.deploy and s.deploy.replicas is not None:
         v["replicaCount"] = s.deploy.replicas
-    v["service"] = {"ports": _port_entries(ports, rule)}
+    v.update(placement_values(s, note))
+    v["service"] = {"ports": _port_entries(ports, rule, _protocols(s))}
     if not s.ports and not s.expose and ports:
         note("ports", "added", f"no ports declared: the component's port {ports[0]} from the rule", rule.file)
 
@@ -93,13 +115,17 @@ def service_values(s: Service, rule: Rule, ports: list[int], ctx: Context, megas
     accelerated = rule.accelerator_requests.get(accel.profile.resource, {}) if accel else {}
     requests = overlay_requests(rule.requests, accelerated, compose_res["limits"], compose_res["requests"])
     if accel:
-        resources = {"limits": {accel.profile.resource: accel.count}}
+        # The count follows the variable that sets it (NUM_CARDS, --num-shard): one value for both.
+        count = value_ref(accel.count_variable) if accel.count_variable else accel.count
+        resources = {"limits": {accel.profile.resource: count}}
         asked = sorted(f"{k} {val}" for k, val in accelerated.items() if requests.get(k) == val)
         note("accelerator", "changed", f"{accel.profile.name}: {accel.profile.resource}: {accel.count} "
              f"(count from {accel.count_from})" + (f"; requests {', '.join(asked)} ({rule.file})" if asked else ""),
              POLICY_ACCELERATOR)
         if accel.count_variable and not ctx.named.get(accel.count_variable):
             ctx.named[accel.count_variable] = str(accel.count)
+        if accel.count_variable:
+            ctx.feed(accel.count_variable, accel.count_variable)
         if s.runtime:
             note("runtime", "dropped", f"runtime {s.runtime}: the device plugin does its job", POLICY_ACCELERATOR)
         if s.devices:
@@ -150,6 +176,7 @@ def service_values(s: Service, rule: Rule, ports: list[int], ctx: Context, megas
         nv = next((n for n in rule.values if n.key == key), None)
         if not default and nv is not None and nv.default and key in ctx.same_name:
             default = nv.default
+            ctx.ruled.add(key)
             note(key, "changed", f"unset in compose: the component's default {default!r}", rule.file)
         named[key] = default
     for key in sorted(named):
@@ -170,6 +197,7 @@ def _port_companions(env: dict[str, str], ctx: Context) -> None:
         new, service = found
         if value_key:
             ctx.named[value_key] = new
+            ctx.fed_by[value_key] = None   # now the Service's port, not the variable's value
         else:
             env[key] = new
         ctx.note(f"environment.{key}", "changed", f"published port -> {new}, the Service port of {service}",
@@ -229,8 +257,10 @@ def _args(command: list[Template], rule: Rule, ctx: Context) -> list[str]:
         nv = None if nv is not None and nv.key in ctx.contested else nv
         if nv is not None and i + 1 < len(command):
             arg = command[i + 1].parts
-            if len(arg) == 1 and not isinstance(arg[0], str) and arg[0].name == nv.key:
-                ctx.same_name.add(nv.key)
+            if len(arg) == 1 and not isinstance(arg[0], str):
+                ctx.feed(nv.key, arg[0].name)
+                if arg[0].name == nv.key:
+                    ctx.same_name.add(nv.key)
             out.append(escape(flag_text))
             out.append(ctx.name_value(nv.key, literal_text(command[i + 1], ctx), where))
             i += 2
@@ -254,7 +284,7 @@ def _compose_resources(s: Service) -> dict[str, dict[str, str]]:
         for kind, cpu, mem in (("limits", s.deploy.cpu_limit, s.deploy.memory_limit),
                                ("requests", s.deploy.cpu_request, s.deploy.memory_request)):
             if cpu:
-                out[kind]["cpu"] = cpu
+                out[kind]["cpu"] = cpu_quantity(cpu)
             if mem:
                 out[kind]["memory"] = _memory(mem)
     return out

@@ -7,6 +7,7 @@ the compose default), or inline text when its definition is itself an address.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -54,6 +55,10 @@ class Context:
     allow: frozenset[str] = frozenset()     # privileges the user opted in to (privileges.OPT_INS)
     wait_for_dependencies: bool = False     # depends_on service_healthy -> init containers
     contested: set[str] = field(default_factory=set)   # rule values two texts feed: not used
+    # value key -> the one compose variable whose value it holds (None: fed by two), so that the
+    # example can make one value of a variable several charts use (coupling.py).
+    fed_by: dict[str, str | None] = field(default_factory=dict)
+    ruled: set[str] = field(default_factory=set)   # value keys compose left empty: the rule's default
 
     def note(self, key: str, action: str, detail: str, rule: str) -> None:
         self.findings.append(Finding(self.service, key, action, detail, rule))
@@ -76,11 +81,15 @@ class Context:
                           f"{(default if kept == old else old)!r}", POLICY_VALUE)
         return value_ref(key)
 
+    def feed(self, key: str, variable: str) -> None:
+        """Record that value key holds compose variable's value."""
+        self.fed_by[key] = variable if self.fed_by.get(key, variable) == variable else None
+
     def snapshot(self) -> tuple:
-        return dict(self.named), set(self.secret_values), len(self.findings), dict(self.used_at)
+        return dict(self.named), set(self.secret_values), len(self.findings), dict(self.used_at), dict(self.fed_by)
 
     def restore(self, state: tuple) -> None:
-        self.named, self.secret_values, self.used_at = state[0], state[1], state[3]
+        self.named, self.secret_values, self.used_at, self.fed_by = state[0], state[1], state[3], state[4]
         del self.findings[state[2]:]
 
 
@@ -132,18 +141,28 @@ def _variable(v: Var, ctx: Context, where: str, depth: int) -> str:
             address = _rule_address(v.name, ctx, where)
             if address is not None:
                 return address
-        if ctx.index.mentions_service(resolved_text):
+        if ctx.index.mentions_service(resolved_text, bare=_bare(v.name, where, ctx)):
             return resolved_text     # an address: rewritten where the value is used
     if v.op in (":-", "-") and v.arg is not None and definition is None:
         default_text = _flatten(v.arg, ctx, where, depth + 1)
-        if ctx.index.mentions_service(default_text):
+        if ctx.index.mentions_service(default_text, bare=_bare(v.name, where, ctx)):
             return default_text
     if v.op in (":+", "+"):
         # `${X:+text}` is text or nothing, not X's value: a value named X would carry the wrong thing.
         return escape(interpolate.value(Template((v,)), public(ctx)))
     default = interpolate.value(Template((v,)), public(ctx))
     ctx.same_name.add(v.name)
-    return ctx.name_value(v.name, default, where, secret=p.is_secret(v.name))
+    ctx.feed(v.name, v.name)
+    ref = ctx.name_value(v.name, default, where, secret=p.is_secret(v.name))
+    if v.op == ":?" and p.is_secret(v.name) and where.startswith("environment."):
+        return required_secret(v, ref)      # inside a longer value (`Bearer ${TOKEN:?}`), in the Secret
+    return ref
+
+
+def _bare(name: str, where: str, ctx: Context) -> bool:
+    """Whether a bare service name in variable `name`'s value, used at `where`, is an address."""
+    key = where.split(".", 1)[1] if where.startswith("environment.") else ""
+    return ctx.policy.holds_address(name) or (bool(key) and ctx.policy.holds_address(key))
 
 
 def _rule_address(name: str, ctx: Context, where: str = "") -> str | None:
@@ -162,7 +181,7 @@ def chart_text(t: Template, ctx: Context, key: str, where: str) -> str:
     """A compose string as chart text: variables to values, addresses to Service DNS."""
     text = _flatten(t, ctx, where)
     listy = ctx.policy.is_proxy(key.lower())
-    bare = key not in ("command", "entrypoint")
+    bare = key not in ("command", "entrypoint") and ctx.policy.holds_address(key)
     if not ctx.index.mentions_service(text, listy, bare) and "localhost" not in text and "127.0.0.1" not in text:
         return text
     new, rewrites, problems = ctx.index.rewrite(text, key, ctx.service, ctx.policy.endpoint_hints,
@@ -199,13 +218,24 @@ def is_single_var(t: Template | None) -> Var | None:
     return None
 
 
-def is_address(t: Template, ctx: Context) -> bool:
-    """Whether the string names another service (without recording anything)."""
+def is_address(t: Template, ctx: Context, key: str = "") -> bool:
+    """Whether the string names another service (without recording anything); a bare name counts
+    only in an address variable `key`, as chart_text reads it."""
     state = ctx.snapshot()
     try:
-        return ctx.index.mentions_service(_flatten(t, ctx, ""))
+        return ctx.index.mentions_service(_flatten(t, ctx, ""), bare=not key or ctx.policy.holds_address(key))
     finally:
         ctx.restore(state)
+
+
+def required_secret(v: Var, ref: str) -> str:
+    """`${X:?msg}` on a secret as chart text: X, or the install fails with compose's message, unless
+    existingSecret supplies the Secret or global.renderOnly renders the manifests to read (README)."""
+    msg = interpolate.value(v.arg, {}) if v.arg is not None else ""
+    text = f"{v.name} is required" + (f": {msg}" if msg else "") + f" (set {v.name} or existingSecret)"
+    key = ref[len("{{ "):-len(" }}")]       # .Values.X or index .Values "X"
+    return (f"{{{{ if or ({key}) .Values.existingSecret .Values.global.renderOnly }}}}{ref}"
+            f"{{{{ else }}}}{{{{ fail {json.dumps(text)} }}}}{{{{ end }}}}")
 
 
 def env_entry(key: str, t: Template | None, ctx: Context,
@@ -224,6 +254,11 @@ def env_entry(key: str, t: Template | None, ctx: Context,
             return "secretEnv", TOKEN_EXPR
         if single is not None:
             ref = ctx.name_value(single.name, "", where, secret=True)
+            ctx.feed(single.name, single.name)
+            if single.op == ":?":
+                ref = required_secret(single, ref)
+                ctx.note(where, "changed", f"${{{single.name}:?}}: required at install time (the chart refuses "
+                         f"to render while {single.name} and existingSecret are empty)", POLICY_SECRET)
         elif t.is_literal():
             ref = ctx.name_value(key, "", where, secret=True)
         else:
@@ -244,8 +279,10 @@ def env_entry(key: str, t: Template | None, ctx: Context,
         named = None
     # A rule's value takes the whole env var only when it is one variable or plain text; a
     # mix (`x-${LLM_MODEL_ID}`) keeps its text and each variable becomes a value of its own.
-    if named is not None and (single is not None or t.is_literal()) and not is_address(t, ctx):
+    if named is not None and (single is not None or t.is_literal()) and not is_address(t, ctx, key):
         if single is not None and single.name == named:
             ctx.same_name.add(named)
+        if single is not None:
+            ctx.feed(named, single.name)
         return "env", ctx.name_value(named, literal_text(t, ctx), where)
     return "env", chart_text(t, ctx, key, where)

@@ -145,7 +145,8 @@ def verify_objects(prepared: Prepared, objects: list[dict[str, Any]]) -> list[Se
             else:
                 report.unexplained.append(Difference("workload", inst.service, None))
             continue
-        crec = compose_record(service, project, policy, inst.rule, index, components, plan.chart)
+        shared = {v.name: (v.fallback[inst.service], v.value) for v in plan.variables if v.fallback.get(inst.service)}
+        crec = compose_record(service, project, policy, inst.rule, index, components, plan.chart, shared)
         krec = workload_record(workload, index_k8s, policy, inst.name if not inst.is_megaservice else plan.chart)
         _compare(report, crec, krec, findings, policy)
         for violation in check_pod(workload, plan.allowed, capabilities=set(service.cap_add) | set(inst.rule.capabilities),

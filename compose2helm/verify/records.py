@@ -14,6 +14,7 @@ from ..compose import interpolate
 from ..compose.model import ComposeProject, Service, Template, Var
 from ..plan.accelerators import accelerator
 from ..plan.endpoints import HOST, EndpointIndex, companion_port, policy_address
+from ..plan.findings import POLICY_VALUE
 from ..plan.privileges import device_paths
 from ..plan.probes import healthcheck_probe
 from ..plan.rules import Policy, Rule, split_image
@@ -46,8 +47,10 @@ class _Resolver:
     """Compose interpolation as Kubernetes will see it: host variables become addresses."""
 
     def __init__(self, service: Service, project: ComposeProject, policy: Policy, rule: Rule,
-                 index: EndpointIndex, components: dict[str, str], example: str):
+                 index: EndpointIndex, components: dict[str, str], example: str,
+                 shared: dict[str, tuple[str, str]] | None = None):
         self.service, self.project, self.policy, self.rule = service, project, policy, rule
+        self.shared = shared or {}    # variable -> (its one default, the value that holds it)
         self.index, self.components, self.example = index, components, example
         self.accel = accelerator(service, policy, project.variables)
         self.applied: list[tuple[str, str]] = []   # (what, rule) for the value being resolved
@@ -57,6 +60,7 @@ class _Resolver:
         self.applied = []
         out = self._parts(t, 0)
         listy = self.policy.is_proxy(key.lower())
+        bare = bare and self.policy.holds_address(key)     # as the conversion reads it (texts.chart_text)
         if HOST in out or self.index.mentions_service(out, listy, bare) or "localhost:" in out:
             new, rewrites, _ = self.index.rewrite(out, key, self.service.name, self.policy.endpoint_hints,
                                                   self.components, listy, bare)
@@ -114,7 +118,7 @@ class _Resolver:
                 return self._parts(v.arg, depth + 1)
             if v.op in (":+", "+"):
                 return self._parts(v.arg, depth + 1) if v.arg and (text or v.op == "+") else ""
-            return text
+            return text or self._shared(v.name)
         if v.op in (":-", "-") and v.arg is not None:
             return self._parts(v.arg, depth + 1)
         if v.op in (":+", "+"):
@@ -130,12 +134,20 @@ class _Resolver:
         if self.accel and self.accel.count_variable == v.name:
             self.applied.append((f"unset {v.name}: the accelerator count", "policy:accelerator-device-plugin"))
             return str(self.accel.count)
-        return ""
+        return self._shared(v.name)
+
+    def _shared(self, name: str) -> str:
+        """An empty variable of one value in every service (plan/coupling.py): what that value holds."""
+        default, value = self.shared.get(name, ("", ""))
+        if default:
+            self.applied.append((f"empty {name}: one value, {value}, holds {default!r}", POLICY_VALUE))
+        return default
 
 
 def compose_record(service: Service, project: ComposeProject, policy: Policy, rule: Rule,
-                   index: EndpointIndex, components: dict[str, str], example: str) -> ComposeRecord:
-    r = _Resolver(service, project, policy, rule, index, components, example)
+                   index: EndpointIndex, components: dict[str, str], example: str,
+                   shared: dict[str, tuple[str, str]] | None = None) -> ComposeRecord:
+    r = _Resolver(service, project, policy, rule, index, components, example, shared)
     rec = ComposeRecord({})
     v = rec.values
 
@@ -160,11 +172,12 @@ def compose_record(service: Service, project: ComposeProject, policy: Policy, ru
             rec.secret_fields.add(f"env.{key}")
     _port_companions(v, r, rec)
     ports = []
-    for p in [p.target for p in service.ports] + list(service.expose):
+    for p in [port_key(p.target, p.protocol) for p in service.ports] + [
+            port_key(n, proto) for n in service.expose for proto in service.expose_protocols.get(n, ["tcp"])]:
         if p not in ports:
             ports.append(p)
-    v["ports"] = sorted(ports)
-    v["service_ports"] = sorted(ports)
+    v["ports"] = sorted(ports, key=_port_order)
+    v["service_ports"] = sorted(ports, key=_port_order)
     volumes = {}
     for vol in service.volumes:
         volumes[vol.target] = vol.type
@@ -190,6 +203,17 @@ def compose_record(service: Service, project: ComposeProject, policy: Policy, ru
     v["probe.readiness"] = normal_probe(probe)
     v["probe.startup"] = normal_probe(probe)
     return rec
+
+
+def port_key(number: Any, protocol: str) -> Any:
+    """A port as both sides record it: the number for TCP (the common case reads as before), else
+    `53/udp`, so that a UDP port is not taken for the TCP port of the same number."""
+    return number if protocol.lower() == "tcp" else f"{number}/{protocol.lower()}"
+
+
+def _port_order(port: Any) -> tuple[int, str]:
+    number, _, protocol = str(port).partition("/")
+    return (int(number) if number.isdigit() else 0, protocol)
 
 
 def _port_companions(v: dict[str, Any], r: _Resolver, rec: ComposeRecord) -> None:
@@ -277,12 +301,13 @@ def workload_record(workload: dict[str, Any], objects: "ObjectIndex | list[dict[
             env[e["name"]], sources[e["name"]] = f"<{next(iter(e['valueFrom']))}>", "valueFrom"
     for k, val in env.items():
         v[f"env.{k}"] = val
-    v["ports"] = sorted(p["containerPort"] for p in c.get("ports") or [])
+    v["ports"] = sorted((port_key(p["containerPort"], p.get("protocol") or "TCP") for p in c.get("ports") or []),
+                        key=_port_order)
     labels = (pod.get("metadata") or {}).get("labels") or {}
     service_ports = []
     for svc in index.services_selecting(labels):
-        service_ports += [p.get("port") for p in svc["spec"].get("ports") or []]
-    v["service_ports"] = sorted(service_ports)
+        service_ports += [port_key(p.get("port"), p.get("protocol") or "TCP") for p in svc["spec"].get("ports") or []]
+    v["service_ports"] = sorted(service_ports, key=_port_order)
     vols = {x.get("name"): x for x in spec.get("volumes") or []}
     volumes, shm, devices = {}, None, []
     for m in c.get("volumeMounts") or []:
