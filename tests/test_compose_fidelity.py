@@ -339,3 +339,20 @@ def test_gmc_component_manifests_carry_a_required_secret_empty_too(tmp_path):
     assert result.ok
     component = manifest_objects(tmp_path / "out" / "manifests" / "app" / "default" / "gmc" / "web.yaml")
     assert by_kind(component, "Secret")["web-secret"]["stringData"] == {"OPENAI_API_KEY": ""}
+
+
+def test_port_forms_compose_accepts_publish_the_container_port(tmp_path):
+    # "${UI_PORT}:80" with UI_PORT unset reads ":80": compose (go-connections' port spec) takes an
+    # empty host port as "any free one"; an IPv6 host address may come without brackets. Both are
+    # valid files, and the container port is served.
+    src, result, objs = _convert(tmp_path, """
+        services:
+          web:
+            image: example.com/web:1
+            ports: ["${UNSET_UI_PORT}:80", ":53/udp", "127.0.0.1::9000", "::1:8081:81"]
+        """)
+    assert result.ok and result.verification.ok
+    expected = [("port-80", 80, "TCP"), ("port-53-udp", 53, "UDP"), ("port-9000", 9000, "TCP"),
+                ("port-81", 81, "TCP")]
+    assert _ports(by_kind(objs, "Service")["app-web"]) == expected
+    assert _ports(by_kind(objs, "Deployment")["app-web"]) == expected

@@ -231,13 +231,13 @@ class Normaliser:
             ip, _, rest = text[1:].partition("]")
             host_ip, text = ip, rest[1:] if rest.startswith(":") else "\0"
         parts = text.split(":")
-        if len(parts) == 3 and host_ip is None:
-            host_ip, parts = parts[0], parts[1:]
+        if len(parts) >= 3 and host_ip is None:   # an IPv6 address may come unbracketed: ::1:8080:80
+            host_ip, parts = ":".join(parts[:-2]), parts[-2:]
         if len(parts) > 2 or (host_ip is not None and len(parts) != 2):
             raise InputError(f"cannot parse port {self.s(p)!r}", key="ports")
         published: list[int] = []
-        if len(parts) == 2:                     # an empty host port only after an IP
-            published = self.port_range(parts[0], "ports", allow_empty=host_ip is not None)
+        if len(parts) == 2:   # ":80" (a host port from an unset variable) is valid compose: any free host port
+            published = self.port_range(parts[0], "ports", allow_empty=True)
         return self._pair(self.port_range(parts[-1], "ports"), published, proto, host_ip or None, p)
 
     def _pair(self, targets: list[int], published: list[int], proto: str, host_ip: str | None,
