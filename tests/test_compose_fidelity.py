@@ -356,3 +356,26 @@ def test_port_forms_compose_accepts_publish_the_container_port(tmp_path):
                 ("port-81", 81, "TCP")]
     assert _ports(by_kind(objs, "Service")["app-web"]) == expected
     assert _ports(by_kind(objs, "Deployment")["app-web"]) == expected
+
+
+def test_volume_types_a_pod_cannot_reach_become_explained_emptydirs(tmp_path):
+    # npipe, image and cluster volumes are valid compose; each is an emptyDir with a finding, and
+    # verify takes the finding as the explanation (it did not, and the file failed the check)
+    src, result, objs = _convert(tmp_path, r"""
+        services:
+          web:
+            image: example.com/web:1
+            volumes:
+              - {type: npipe, source: '\\.\pipe\docker_engine', target: /pipe}
+              - {type: image, source: 'alpine:3.20', target: /img}
+              - {type: cluster, source: shared, target: /cv}
+        volumes:
+          shared: {}
+        """)
+    assert result.ok and result.verification.ok
+    pod = by_kind(objs, "Deployment")["app-web"]["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    kinds = {v["name"]: set(v) - {"name"} for v in pod["volumes"]}
+    assert {p: kinds[mounts[p]] for p in ("/pipe", "/img", "/cv")} == {p: {"emptyDir"} for p in ("/pipe", "/img", "/cv")}
+    notes = {f.key: f.rule for f in result.plan.findings if f.service == "web" and f.key.startswith("volumes")}
+    assert notes == {f"volumes[{i}]": "policy:host-volume-to-emptydir" for i in range(3)}

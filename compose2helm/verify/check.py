@@ -253,6 +253,10 @@ def _explain(fld: str, c: Any, k: Any, sources: dict[str, str], findings, policy
         allowed = {("bind", "emptyDir"), ("bind", "hostPath"), ("bind", "persistentVolumeClaim"),
                    ("volume", "emptyDir"), ("tmpfs", "emptyDir"), ("volume", "persistentVolumeClaim"),
                    ("bind", "configMap")}
+        # the spec's other types name engine- or host-side objects (a Windows named pipe, an
+        # image's content, a cluster volume) that a pod cannot reach: the plan gives each an
+        # emptyDir with a finding, as it does a host path
+        allowed |= {(kind, "emptyDir") for kind in ("npipe", "image", "cluster")}
         changed = [(c[p], k[p]) for p in c if c[p] != k[p]]
         if all(pair in allowed for pair in changed):
             rules = {f.rule for f in findings}
