@@ -207,13 +207,21 @@ def test_ports_good(tmp_path):
     assert s.expose == [3000, 4000, 5000]
 
 
-@pytest.mark.parametrize("port", ["8000-8010:8000-8005", "8010-8000", "a:b", "80:", ":80", "0", "70000",
+@pytest.mark.parametrize("port", ["8000-8010:8000-8005", "8010-8000", "a:b", "80:", "0", "70000",
                                   "80:70000", "1:2:3:4", "80/icmp"])
 def test_ports_bad(tmp_path, port):
     with pytest.raises(InputError) as e:
         svc(tmp_path, f'image: x\nports: ["{port}"]\n')
     assert (e.value.service, e.value.key) == ("app", "ports")
     assert e.value.file.endswith("compose.yaml")
+
+
+@pytest.mark.parametrize("port, expected", [(":80", Port(80)), ("::1:8081:81", Port(81, 8081, host_ip="::1")),
+                                            ("[::1]::82", Port(82, None, host_ip="::1"))])
+def test_ports_compose_reads_as_valid(tmp_path, port, expected):
+    # compose parses ports with go-connections: an empty host port is "any free one", and an IPv6
+    # host address may come without brackets
+    assert svc(tmp_path, f'image: x\nports: ["{port}"]\n').ports == [expected]
 
 
 # --- volumes, depends_on, healthcheck, sizes, deploy ---------------------------------------------

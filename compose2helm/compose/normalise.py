@@ -2,6 +2,7 @@
 interpolated, meaning-carrying strings (environment, command, ...) kept as Templates."""
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from pathlib import Path
@@ -19,6 +20,14 @@ _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([bkmgt]?)b?", re.I)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0", ""}
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Normaliser:
@@ -233,6 +242,8 @@ class Normaliser:
         parts = text.split(":")
         if len(parts) >= 3 and host_ip is None:   # an IPv6 address may come unbracketed: ::1:8080:80
             host_ip, parts = ":".join(parts[:-2]), parts[-2:]
+            if ":" in host_ip and not _is_ip(host_ip):   # 1:2:3:4 is no address: compose refuses it
+                raise InputError(f"cannot parse port {self.s(p)!r}", key="ports")
         if len(parts) > 2 or (host_ip is not None and len(parts) != 2):
             raise InputError(f"cannot parse port {self.s(p)!r}", key="ports")
         published: list[int] = []
