@@ -109,6 +109,14 @@ CASES: dict[str, Case] = {
     "replicas": Case(compose("services:\n  app: {image: x, deploy: {replicas: '${R:-many}'}}\n"),
                      service="app", key="deploy.replicas"),
     "volume": Case(compose("services:\n  app: {image: x, volumes: ['a:b:c:d']}\n"), service="app", key="volumes"),
+    # a Windows container path parses as compose reads it (drive letters in source and target), and
+    # is refused as what it is, not as an unreadable entry
+    "windows container path": Case(compose("services:\n  app: {image: x, volumes: ['C:\\data:D:\\config:rw']}\n"),
+                                   service="app", key="volumes",
+                                   match="container path 'D:\\\\config' is a Windows path"),
+    "windows pipe path": Case(compose("services:\n  app:\n    image: x\n    volumes:\n      - {type: npipe, "
+                                      "source: '\\\\.\\pipe\\x', target: '\\\\.\\pipe\\x'}\n"),
+                              service="app", key="volumes", match="Windows path"),
     "command quoting": Case(compose("services:\n  app: {image: x, command: 'sh -c \"echo'}\n"),
                             service="app", key="command"),
     # --- names ----------------------------------------------------------------------------------

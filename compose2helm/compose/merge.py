@@ -236,8 +236,8 @@ def _volume_target(entry: Any) -> str:
 
 def split_colons(text: str) -> list[str]:
     """Split on `:` outside `${...}` (`${MODEL_CACHE:-./data}:/data` has two parts). A colon after a
-    first part's single letter, before a slash, is a Windows drive's (`C:\\data:/data`, `c:/x:/y`),
-    as compose reads it."""
+    part's single letter, before a slash, is a Windows drive's (`C:\\data:/data`, `c:/x:/y`, and in
+    a target too: `C:\\data:D:\\data`), as compose reads it."""
     parts, cur, depth, i = [], [], 0, 0
     while i < len(text):
         if text.startswith("${", i):
@@ -248,7 +248,7 @@ def split_colons(text: str) -> list[str]:
         c = text[i]
         if c == "}" and depth:
             depth -= 1
-        drive = not parts and len(cur) == 1 and cur[0].isalpha() and text[i + 1:i + 2] in ("\\", "/")
+        drive = len(cur) == 1 and cur[0].isalpha() and text[i + 1:i + 2] in ("\\", "/")
         if c == ":" and not depth and not drive:
             parts.append("".join(cur))
             cur = []

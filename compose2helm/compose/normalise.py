@@ -20,6 +20,9 @@ _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([bkmgt]?)b?", re.I)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0", ""}
+# a container path compose accepts for Windows containers (C:\\data, c:/data, \\\\.\\pipe\\x); the
+# charts run Linux containers, which cannot mount it
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 
 
 def _is_ip(text: str) -> bool:
@@ -268,11 +271,11 @@ class Normaliser:
             tmpl = self.t(raw) if raw is not None else None
             source = resolve(tmpl, self.vars) if tmpl is not None else None
             ro = self.bool(v.get("read_only", False), "volumes")
-            return Volume(type=self.s(v.get("type") or "volume"), target=self.s(v["target"]),
+            return Volume(type=self.s(v.get("type") or "volume"), target=self._target(v["target"]),
                           source=source or None, source_template=tmpl, read_only=ro)
         parts = split_colons(str(v))
         if len(parts) == 1:                    # "/data": an anonymous volume
-            return Volume(type="volume", target=self.s(parts[0]))
+            return Volume(type="volume", target=self._target(parts[0]))
         if len(parts) > 3 or not parts[1]:
             raise InputError(f"cannot parse volume {v!r}", key="volumes")
         tmpl = self.t(parts[0])
@@ -286,8 +289,15 @@ class Normaliser:
             kind = "bind"            # a path, Windows' (C:\\data) included
         else:
             kind = "volume"
-        return Volume(type=kind, target=self.s(parts[1]), source=source or None,
+        return Volume(type=kind, target=self._target(parts[1]), source=source or None,
                       source_template=tmpl, read_only="ro" in options)
+
+    def _target(self, value: Any) -> str:
+        target = self.s(value)
+        if _WINDOWS_PATH.match(target):
+            raise InputError(f"container path {target!r} is a Windows path: the charts run Linux "
+                             "containers, which cannot mount it", key="volumes")
+        return target
 
     def healthcheck(self, h: dict) -> Healthcheck:
         test = h.get("test")
