@@ -175,3 +175,59 @@ def test_migrate_reports_umbrella_lint_errors_for_every_file(tmp_path, monkeypat
     assert [o.status for o in report.outcomes] == ["unverified", "unverified"]
     assert all("helm-charts/ex: Chart.yaml: broken" in o.unexplained_detail for o in report.outcomes)
     assert linted.count("ex") == 1
+
+
+_READ = ("ConfigMap", "Secret", "Deployment", "StatefulSet", "DaemonSet")
+
+
+def _read_objects(docs) -> list[tuple[str, str]]:
+    from compose2helm.helm.documents import is_test_hook
+    return sorted((d.source, d.text) for d in docs if d.obj.get("kind") in _READ and not is_test_hook(d))
+
+
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_the_marked_rendering_leaves_out_only_what_coupling_does_not_read(migrated, monkeypatch, chunk):
+    """verify/coupling.py's second rendering carries only the templates that made workloads, their
+    ConfigMaps and Secrets (or nothing): those objects come out as in the whole rendering, in one
+    pass and in parts."""
+    from compose2helm.verify.coupling import unread_templates
+    if chunk:
+        monkeypatch.setattr(render, "_CHUNK", chunk)
+    umbrella = migrated / "helm-charts" / "chatqna"
+    for overlay in sorted(umbrella.glob("*-values.yaml")):
+        values = yaml.safe_load(overlay.read_text(encoding="utf-8"))
+        whole = render.render_chart(umbrella, values, "chatqna")
+        skip = unread_templates(whole)
+        kinds = {d.obj["kind"] for d in whole if d.source in skip}
+        assert {"Service", "NetworkPolicy"} <= kinds and not kinds & {"ConfigMap", "Deployment"}
+        part = render.render_chart(umbrella, values, "chatqna", skip=skip)
+        assert _read_objects(part) == _read_objects(whole)
+        assert not {d.source for d in part} & skip
+
+
+def test_a_template_is_left_out_only_when_no_alias_and_no_include_needs_it(tmp_path):
+    top = _umbrella(tmp_path, [_dep("a"), _dep("b")], {"a": {"enabled": True, "n": "a"},
+                                                       "b": {"enabled": True, "n": "b"}}, "n: x\n")
+    sub = tmp_path / "sub"
+    (sub / "templates" / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Values.n }}\n")
+    # a named template defined outside a partial: left in, whatever skip says
+    (sub / "templates" / "defs.yaml").write_text(
+        '{{- define "sub.label" }}from-defs{{ end }}\n'
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: d-{{ .Values.n }}\n")
+    (sub / "templates" / "cm.yaml").write_text(
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.n }}\ndata:\n  l: {{ include "sub.label" . }}\n')
+
+    def sources(skip):
+        return sorted(d.source for d in render.render_chart(top, {}, "r", skip=frozenset(skip)))
+
+    every = sources(())
+    assert "top/charts/a/templates/svc.yaml" in every and "top/charts/b/templates/svc.yaml" in every
+    # b's Service comes from the same file: the file stays
+    assert sources({"top/charts/a/templates/svc.yaml"}) == every
+    both = {"top/charts/a/templates/svc.yaml", "top/charts/b/templates/svc.yaml"}
+    assert sources(both) == [s for s in every if s not in both]
+    defs = {f"top/charts/{k}/templates/defs.yaml" for k in "ab"}
+    assert sources(both | defs) == [s for s in every if s not in both]
+    cms = [d.obj for d in render.render_chart(top, {}, "r", skip=frozenset(both | defs)) if d.obj["kind"] == "ConfigMap"]
+    assert [c["data"]["l"] for c in cms] == ["from-defs", "from-defs"]

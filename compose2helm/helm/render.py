@@ -19,20 +19,25 @@ from .engine import load_engine
 
 
 def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
-                 namespace: str = "default") -> list[Document]:
-    """Render chart_dir with its (file://) dependencies built in a scratch copy."""
+                 namespace: str = "default", skip: frozenset[str] = frozenset()) -> list[Document]:
+    """Render chart_dir with its (file://) dependencies built in a scratch copy.
+
+    skip: templates, by the name Helm gives their output (chart/charts/sub/templates/x.yaml),
+    left out of the rendering when the caller needs none of what they make (see _leave_out)."""
     helm = load_engine()
     out = None
     plan = _chunk_plan(Path(chart_dir).resolve(), values)
     if plan is not None:
         try:
-            out = _render_in_chunks(plan, values, release, namespace)
+            out = _render_in_chunks(plan, values, release, namespace, skip)
         except Exception:  # noqa: BLE001 - the whole render says what is wrong (or renders what parts cannot)
             out = None
     if out is None:
         with scratch_dir("c2h-render-") as tmp:
             target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name,
                               leave_out=disabled_dependencies(Path(chart_dir), values))
+            if skip:
+                _leave_out(target, skip)
             try:
                 with helm.Chart.load(str(target)) as chart:
                     out = chart.render(values=values, name=release, namespace=namespace)
@@ -143,7 +148,8 @@ def _link_tree(src: Path, dest: Path, templates: str, skip: tuple[str, ...] = ()
             link_or_copy(os.path.join(dirpath, f), str(out / f))
 
 
-def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespace: str) -> dict[str, str] | None:
+def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespace: str,
+                      skip: frozenset[str] = frozenset()) -> dict[str, str] | None:
     from concurrent.futures import ThreadPoolExecutor
 
     helm = load_engine()
@@ -166,6 +172,10 @@ def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespa
             others = {str(d.get("alias") or d.get("name")) for d in deps} - {str(d.get("alias") or d.get("name")) for d in part}
             passes.append((target, {k: v for k, v in values.items() if k not in others}))
 
+        if skip:
+            for target, _ in passes:
+                _leave_out(target, skip)
+
         def render(job: tuple[Path, dict[str, Any]]) -> dict[str, str]:
             with helm.Chart.load(str(job[0])) as chart:
                 return chart.render(values=job[1], name=release, namespace=namespace)
@@ -179,3 +189,42 @@ def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespa
             if merged.setdefault(name, text) != text:
                 return None
     return merged
+
+
+# --- leaving templates out --------------------------------------------------------------------------
+#
+# Helm parses every template of every chart it renders, whatever the caller reads of the output.
+# A rendering made to look at a few objects (verify/coupling.py's marked rendering reads the
+# workloads and what they take their environment from) need not carry the others. A template
+# file is left out of the scratch copy only when every output Helm would name after it is in
+# skip (a chart unpacked once serves all its aliases), and only when it defines no named
+# template another could include; partials (_*.tpl) always stay.
+
+
+def _leave_out(target: Path, skip: frozenset[str]) -> None:
+    """Unlink from the scratch chart at target the template files whose every output is in skip."""
+    meta = _chart_meta(target)
+    _leave_out_in(target, [str(meta.get("name") or target.name)], skip)
+
+
+def _leave_out_in(chart: Path, names: list[str], skip: frozenset[str]) -> None:
+    templates = chart / "templates"
+    for dirpath, _, filenames in os.walk(templates):
+        rel_dir = os.path.relpath(dirpath, templates)
+        for f in filenames:
+            rel = f if rel_dir == "." else f"{rel_dir}/{f}".replace(os.sep, "/")
+            if f.startswith("_") or not all(f"{n}/templates/{rel}" in skip for n in names):
+                continue
+            path = os.path.join(dirpath, f)
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                if _DEFINE.search(fh.read()):
+                    continue
+            os.unlink(path)   # a link in the scratch copy: the chart itself is untouched
+    keys: dict[str, list[str]] = {}
+    for d in _chart_meta(chart).get("dependencies") or []:
+        if isinstance(d, dict) and d.get("name"):
+            keys.setdefault(str(d["name"]), []).append(str(d.get("alias") or d["name"]))
+    for name, aliases in keys.items():
+        sub = chart / "charts" / name
+        if sub.is_dir():
+            _leave_out_in(sub, [f"{n}/charts/{a}" for n in names for a in aliases], skip)

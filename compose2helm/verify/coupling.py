@@ -12,12 +12,12 @@ from typing import Any
 
 from ..compose.model import Template
 from ..errors import InputError
-from ..helm.documents import is_test_hook
+from ..helm.documents import Document, is_test_hook
 from ..plan.accelerators import accelerator
 from ..plan.coupling import Variable
 from ..plan.prepare import Prepared
 from .check import Difference, ServiceReport, workload_name
-from .records import ObjectIndex, workload_record
+from .records import WORKLOAD_KINDS, ObjectIndex, workload_record
 
 # Markers are digits, so a value that must be a number (a device count) still renders.
 _FIRST_MARK = 7_310_001
@@ -42,6 +42,21 @@ def marker_values(variables: list[Variable], parents: dict[str, str] | None = No
             node = node.setdefault(part, {})
         node[path[-1]] = marks[v.name] = str(_FIRST_MARK + n)
     return tree, marks
+
+
+# What the check reads of the marked rendering: workloads and what their environment comes from.
+_READ_KINDS = frozenset(WORKLOAD_KINDS) | {"ConfigMap", "Secret"}
+
+
+def unread_templates(docs: list[Document]) -> frozenset[str]:
+    """Templates of the overlay's own rendering whose every object is one the check does not read
+    (a Service, a NetworkPolicy, a test hook ...): the marked rendering may leave them out. The
+    markers change values that end up in env, args and device counts, not which kinds a template
+    makes; a template that made nothing stays, since a changed value might turn it on."""
+    read: dict[str, bool] = {}
+    for d in docs:
+        read[d.source] = read.get(d.source, False) or (d.obj.get("kind") in _READ_KINDS and not is_test_hook(d))
+    return frozenset(source for source, needed in read.items() if not needed)
 
 
 def _uses(t: Template, name: str, is_host: Any) -> int:
