@@ -199,3 +199,27 @@ def test_a_required_secret_is_left_to_install_time_and_other_variables_still_ref
     assert list(values.secret_env) == ["OPENAI_API_KEY"]     # required at install (test_compose_fidelity.py)
     assert "set your OpenAI key" in values.secret_env["OPENAI_API_KEY"]
     assert values.named("OPENAI_API_KEY") == ""      # the committed manifest carries it empty
+
+
+def test_a_file_that_includes_the_services_it_depends_on_is_complete(tmp_path):
+    # GenAIComps' compose files include the engines they depend on (include: ../../third_parties/...):
+    # such a file is converted on its own, not taken for an overlay of a compose.yaml it has not
+    d = tmp_path / "tree" / "comps" / "llms" / "docker_compose"
+    _write(tmp_path / "tree" / "comps" / "engines" / "compose.yaml", """
+        services:
+          engine:
+            image: example.com/engine:1
+            ports: ["8008:80"]
+        """)
+    app = _write(d / "compose_textgen.yaml", """
+        include:
+          - ../../engines/compose.yaml
+        services:
+          textgen:
+            image: example.com/textgen:1
+            ports: ["9000:9000"]
+            depends_on: [engine]
+        """)
+    assert overlay_base(app) is None
+    report = migrate(tmp_path / "tree", tmp_path / "out")
+    assert {o.file: o.status for o in report.outcomes}["comps/llms/docker_compose/compose_textgen.yaml"] == "verified"

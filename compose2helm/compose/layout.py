@@ -152,7 +152,8 @@ def _defined_services(path: Path) -> set[str]:
 
 
 def _needed_services(path: Path) -> set[str]:
-    """Services the file uses but does not complete: patched ones, and depends_on targets."""
+    """Services the file uses but does not complete: patched ones, and depends_on targets that
+    neither it nor the files it includes (`include:`) define."""
     services = _compose_doc(path).get("services")
     if not isinstance(services, dict):
         return set()
@@ -163,4 +164,21 @@ def _needed_services(path: Path) -> set[str]:
             needed.add(str(name))
         deps = svc.get("depends_on") or []
         needed |= {str(d) for d in (deps if isinstance(deps, (list, dict)) else [])} - {str(s) for s in services}
-    return needed
+    return needed - _included_services(path, set()) if needed else needed
+
+
+def _included_services(path: Path, seen: set[Path]) -> set[str]:
+    """Services of the files path includes, and of theirs. An entry is a path, a mapping whose
+    path is one or a list, relative to the including file; one built from variables is left to
+    loading, which reports what is wrong with it."""
+    seen.add(path.resolve())
+    found: set[str] = set()
+    for entry in _compose_doc(path).get("include") or []:
+        given = entry.get("path") if isinstance(entry, dict) else entry
+        for rel in given if isinstance(given, list) else [given]:
+            if not isinstance(rel, str) or "$" in rel:
+                continue
+            included = (path.parent / rel).resolve()
+            if included.is_file() and included not in seen:
+                found |= _defined_services(included) | _included_services(included, seen)
+    return found
