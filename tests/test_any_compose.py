@@ -223,3 +223,26 @@ def test_a_file_that_includes_the_services_it_depends_on_is_complete(tmp_path):
     assert overlay_base(app) is None
     report = migrate(tmp_path / "tree", tmp_path / "out")
     assert {o.file: o.status for o in report.outcomes}["comps/llms/docker_compose/compose_textgen.yaml"] == "verified"
+
+
+def test_files_of_different_folders_that_place_alike_do_not_replace_each_other(tmp_path):
+    # comps/<component>/deployment/docker_compose/compose.yaml: every folder places to example
+    # "deployment" and the same platform; each folder becomes an example of its own, named where
+    # the paths part, and the files of one folder stay in one example
+    tree = tmp_path / "tree"
+    shop = _write(tree / "comps" / "shop" / "deployment" / "docker_compose" / "compose.yaml", WEB_REDIS)
+    shop_tgi = _write(shop.parent / "compose_tgi.yaml", WEB_REDIS)
+    blog = _write(tree / "comps" / "blog" / "deployment" / "docker_compose" / "compose.yaml", """
+        services:
+          blog:
+            image: example.com/blog:1
+            ports: ["8000:8000"]
+        """)
+    jobs, _ = discover(tree)
+    assert {j.files[-1]: j.example for j in jobs} == {shop: "shop", shop_tgi: "shop", blog: "blog"}
+    report = migrate(tree, tmp_path / "out")
+    assert all(o.status == "verified" and "replaced" not in o.reason for o in report.outcomes)
+    assert {o.file: o.manifest for o in report.outcomes} == {
+        "comps/blog/deployment/docker_compose/compose.yaml": "manifests/blog/docker-compose/blog.yaml",
+        "comps/shop/deployment/docker_compose/compose.yaml": "manifests/shop/docker-compose/shop.yaml",
+        "comps/shop/deployment/docker_compose/compose_tgi.yaml": "manifests/shop/docker-compose-tgi/shop.yaml"}

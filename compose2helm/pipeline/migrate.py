@@ -31,6 +31,8 @@ class Job:
     files: list[Path]          # base first, then overlays
     example: str
     variant: str | None        # explicit for overlays (base variant + overlay tag)
+    platform: str = ""
+    renamed: bool = False      # the example is not the one the path gives (see _distinct_examples)
 
 
 @dataclass
@@ -109,20 +111,50 @@ def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
             skipped.append(Outcome(rel, "skipped", "not a deployment file (e.g. an image build file)"))
             continue
         try:   # outside the GenAIExamples layouts, the example is the compose project's name or folder
-            example = place(path, project_name=project_name(path)).example
+            placed = place(path, project_name=project_name(path))
         except InputError as exc:
             skipped.append(Outcome(rel, "skipped", str(exc)))
             continue
         over = overlay_base(path)
         if over is None:
-            jobs.append(Job([path], example, None))
+            jobs.append(Job([path], placed.example, None, placed.platform))
             continue
         base, tag = over
         if not base.is_file():
             skipped.append(Outcome(rel, "rejected", f"overlay without its base file {base.name}"))
             continue
-        jobs.append(Job([base, path], example, "-".join(v for v in (variant_of(base.name), tag) if v)))
+        jobs.append(Job([base, path], placed.example, "-".join(v for v in (variant_of(base.name), tag) if v),
+                        placed.platform))
+    _distinct_examples(jobs)
     return jobs, skipped
+
+
+def _distinct_examples(jobs: list[Job]) -> None:
+    """Files of different folders that place to one example, platform and variant would write
+    one overlay and manifest, each replacing the other's (GenAIComps has a docker_compose folder
+    per component, each under a folder of the same name, deployment/). When an example has such a
+    clash, each of its folders becomes an example of its own, named after the folder where its
+    path parts from the others', until none clash; the files of one folder stay together (and
+    compose.yaml beside docker-compose.yaml stays one place, the later kept)."""
+    for _ in range(32):   # each round names a folder one level deeper; paths are not that deep
+        by_example: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_example.setdefault(job.example, []).append(job)
+        renamed = False
+        for members in by_example.values():
+            places: dict[tuple[str, str], set[Path]] = {}
+            for job in members:
+                variant = job.variant if job.variant is not None else variant_of(job.files[-1].name)
+                places.setdefault((job.platform, variant), set()).add(job.files[-1].parent)
+            if all(len(folders) == 1 for folders in places.values()):
+                continue
+            common = Path(os.path.commonpath([job.files[-1].parent for job in members]))
+            for job in members:
+                rel = job.files[-1].parent.relative_to(common)
+                if rel.parts:
+                    job.example, job.renamed, renamed = rel.parts[0], True, True
+        if not renamed:
+            return
 
 
 def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]
@@ -134,6 +166,8 @@ def _run_example(jobs: list[Job], root: Path, out: Path, options: dict[str, Any]
     from .convert import Source, convert_many
 
     try:
+        if jobs[0].renamed and not options.get("example"):
+            options = {**options, "example": jobs[0].example}
         results = convert_many([Source(tuple(job.files), job.variant) for job in jobs], out, **options)
     except Exception as exc:  # noqa: BLE001 - one example's failure must not stop the tree
         results = [exc] * len(jobs)
