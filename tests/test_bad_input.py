@@ -114,6 +114,9 @@ CASES: dict[str, Case] = {
     "windows container path": Case(compose("services:\n  app: {image: x, volumes: ['C:\\data:D:\\config:rw']}\n"),
                                    service="app", key="volumes",
                                    match="container path 'D:\\\\config' is a Windows path"),
+    "provider service": Case(compose("services:\n  ai:\n    provider: {type: model, options: {model: ai/smollm2}}\n"),
+                             service="ai", key="provider",
+                             match="a provider service (model) is run by a compose plugin"),
     "windows pipe path": Case(compose("services:\n  app:\n    image: x\n    volumes:\n      - {type: npipe, "
                                       "source: '\\\\.\\pipe\\x', target: '\\\\.\\pipe\\x'}\n"),
                               service="app", key="volumes", match="Windows path"),

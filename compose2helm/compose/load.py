@@ -66,6 +66,10 @@ def load_project(files: list[Path], env_files: Iterable[Path] = (),
     model: dict[str, Service] = {}
     for name, raw in services.items():
         if "image" not in raw and "build" not in raw:
+            if isinstance(raw.get("provider"), dict):   # compose >= 2.36: a host-side plugin, not a container
+                raise InputError(f"a provider service ({raw['provider'].get('type', '?')}) is run by a compose "
+                                 "plugin on the host and has no container: Kubernetes has no equivalent; give "
+                                 "the service an image", origin[name], name, "provider")
             raise InputError("service has neither an image nor a build", origin[name], name, "image")
         model[name] = Normaliser(variables, origin[name], name, warnings, secret).service(raw)
         if model[name].image is None and model[name].build:
