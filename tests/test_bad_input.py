@@ -61,6 +61,8 @@ CASES: dict[str, Case] = {
     "top level is a scalar": Case(compose("just text\n"), match="not a mapping"),
     "empty file": Case(compose(""), match="not a mapping"),
     "no services": Case(compose("version: '3'\n"), key="services", match="no services"),
+    "compose format v1": Case(compose("web: {image: x}\nredis: {image: redis}\n"), key="services",
+                              match="no services: redis, web at the top level are compose file format v1"),
     "services is a list": Case(compose("services: [app]\n"), key="services"),
     "service is not a mapping": Case(compose("services:\n  app: [x]\n"), service="app"),
     "service is null": Case(compose("services:\n  app:\n"), service="app"),

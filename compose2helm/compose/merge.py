@@ -36,7 +36,12 @@ class Loader:
                 raise InputError("top level is not a mapping", file=path)
             if doc.get("services") is None:
                 if "include" not in doc:
-                    raise InputError("no services", file=path, key="services")
+                    # format v1 had the services at the top level; compose v2 reads it no more
+                    v1 = sorted(str(k) for k, v in doc.items()
+                                if isinstance(v, dict) and ("image" in v or "build" in v))
+                    raise InputError("no services" + (f": {', '.join(v1)} at the top level are compose file format "
+                                                      "v1, which docker compose no longer reads; put them under "
+                                                      "services:" if v1 else ""), file=path, key="services")
                 doc.pop("services", None)
             elif not isinstance(doc["services"], dict):
                 raise InputError("services is not a mapping", file=path, key="services")
