@@ -246,3 +246,19 @@ def test_files_of_different_folders_that_place_alike_do_not_replace_each_other(t
         "comps/blog/deployment/docker_compose/compose.yaml": "manifests/blog/docker-compose/blog.yaml",
         "comps/shop/deployment/docker_compose/compose.yaml": "manifests/shop/docker-compose/shop.yaml",
         "comps/shop/deployment/docker_compose/compose_tgi.yaml": "manifests/shop/docker-compose-tgi/shop.yaml"}
+
+
+def test_an_overlay_without_a_base_names_the_services_no_file_beside_it_defines(tmp_path):
+    d = tmp_path / "Ex" / "docker" / "xeon"
+    _write(d / "compose_openai.yaml", WEB_REDIS)
+    _write(d / "compose_remote.yaml", """
+        services:
+          web:
+            environment: {LLM: remote}
+          worker:
+            environment: {LLM: remote}
+        """)
+    report = migrate(tmp_path / "Ex", tmp_path / "out")
+    outcome = {o.file: o for o in report.outcomes}["docker/xeon/compose_remote.yaml"]
+    assert (outcome.status, outcome.reason) == (
+        "rejected", "overlay without its base file compose.yaml: no compose file beside it defines worker")

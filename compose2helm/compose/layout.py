@@ -138,6 +138,17 @@ def overlay_base(path: Path) -> tuple[Path, str] | None:
     return (named if named and named.is_file() else path.with_name("compose." + ext)), tag
 
 
+def undefined_beside(path: Path) -> list[str]:
+    """The services an overlay uses that no other compose file in its folder defines: what a
+    base file for it would have to bring."""
+    path = Path(path)
+    defined: set[str] = set()
+    for sibling in path.parent.glob("*compose*.y*ml"):
+        if sibling != path and _COMPOSE.match(sibling.name):
+            defined |= _defined_services(sibling)
+    return sorted(_needed_services(path) - defined)
+
+
 def _compose_doc(path: Path) -> dict:
     try:
         doc = read_yaml(path)

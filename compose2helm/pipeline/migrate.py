@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..compose.layout import overlay_base, place, project_name, variant_of
+from ..compose.layout import overlay_base, place, project_name, undefined_beside, variant_of
 from ..errors import InputError, VerificationError
 from .callers import merge_callers, write_callers
 
@@ -121,7 +121,9 @@ def discover(root: Path) -> tuple[list[Job], list[Outcome]]:
             continue
         base, tag = over
         if not base.is_file():
-            skipped.append(Outcome(rel, "rejected", f"overlay without its base file {base.name}"))
+            missing = undefined_beside(path)   # what makes it an overlay, and no sibling has
+            skipped.append(Outcome(rel, "rejected", f"overlay without its base file {base.name}" + (
+                f": no compose file beside it defines {', '.join(missing)}" if missing else "")))
             continue
         jobs.append(Job([base, path], placed.example, "-".join(v for v in (variant_of(base.name), tag) if v),
                         placed.platform))
