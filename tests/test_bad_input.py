@@ -116,6 +116,11 @@ CASES: dict[str, Case] = {
     "windows container path": Case(compose("services:\n  app: {image: x, volumes: ['C:\\data:D:\\config:rw']}\n"),
                                    service="app", key="volumes",
                                    match="container path 'D:\\\\config' is a Windows path"),
+    "fragment of a sibling": Case({"Ex/docker/xeon/compose.yaml": OK,
+                                   "Ex/docker/xeon/compose.extra.yaml": "services:\n  app: {environment: {A: b}}\n"},
+                                  src="Ex/docker/xeon/compose.extra.yaml", service="app", key="image",
+                                  match="compose.yaml beside it defines the service: convert the two together, "
+                                        "compose2helm convert compose.yaml -f compose.extra.yaml"),
     "provider service": Case(compose("services:\n  ai:\n    provider: {type: model, options: {model: ai/smollm2}}\n"),
                              service="ai", key="provider",
                              match="a provider service (model) is run by a compose plugin"),

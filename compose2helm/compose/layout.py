@@ -149,6 +149,19 @@ def undefined_beside(path: Path) -> list[str]:
     return sorted(_needed_services(path) - defined)
 
 
+def defining_sibling(path: Path, service: str) -> Path | None:
+    """The first other compose file beside path that defines service with an image or a build:
+    the base a file patching that service was written for."""
+    path = Path(path)
+    for sibling in sorted(path.parent.glob("*compose*.y*ml")):
+        if sibling != path and _COMPOSE.match(sibling.name):
+            services = _compose_doc(sibling).get("services")
+            svc = services.get(service) if isinstance(services, dict) else None
+            if isinstance(svc, dict) and (svc.get("image") or svc.get("build")):
+                return sibling
+    return None
+
+
 def _compose_doc(path: Path) -> dict:
     try:
         doc = read_yaml(path)

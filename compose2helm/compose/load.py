@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 
 from ..errors import InputError
 from .envfile import read_env_file
+from .layout import defining_sibling
 from .merge import Loader, merge_service
 from .model import ComposeProject, Service, Template
 from .normalise import Normaliser
@@ -70,7 +71,10 @@ def load_project(files: list[Path], env_files: Iterable[Path] = (),
                 raise InputError(f"a provider service ({raw['provider'].get('type', '?')}) is run by a compose "
                                  "plugin on the host and has no container: Kubernetes has no equivalent; give "
                                  "the service an image", origin[name], name, "provider")
-            raise InputError("service has neither an image nor a build", origin[name], name, "image")
+            base = defining_sibling(Path(origin[name]), name)   # a fragment, patching its base's service
+            hint = (f"; {base.name} beside it defines the service: convert the two together, "
+                    f"compose2helm convert {base.name} -f {Path(origin[name]).name}") if base else ""
+            raise InputError("service has neither an image nor a build" + hint, origin[name], name, "image")
         model[name] = Normaliser(variables, origin[name], name, warnings, secret).service(raw)
         if model[name].image is None and model[name].build:
             # The image `docker compose build` tags: the cluster cannot build it, so it must be pushed.
