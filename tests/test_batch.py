@@ -75,10 +75,10 @@ def test_a_file_that_does_not_render_leaves_the_others_and_the_umbrella_without_
     sources = [Source((_write(root, "aipc", NO_MEGA),)), Source((_write(root, "xeon", MEGA),))]
     real = render.render_chart
 
-    def render_chart(chart_dir, values, release, namespace="default"):
+    def render_chart(chart_dir, values, release, namespace="default", **kwargs):
         if values.get("enabled") is False:   # the file without a megaservice
             raise InputError("template: boom", file=chart_dir)
-        return real(chart_dir, values, release, namespace)
+        return real(chart_dir, values, release, namespace, **kwargs)
 
     monkeypatch.setattr("compose2helm.pipeline.umbrella.render_chart", render_chart)
     first, second = convert_many(sources, tmp_path / "out")
@@ -132,18 +132,32 @@ def test_convert_raises_what_convert_many_reports(tmp_path):
 
 
 def test_a_file_whose_overlay_a_later_file_replaces_says_so(tmp_path):
+    folder = tmp_path / "in" / "Ex" / "docker" / "xeon"   # compose.yaml beside docker-compose.yaml: one place
+    folder.mkdir(parents=True)
+    (folder / "compose.yaml").write_text(textwrap.dedent(MEGA).replace("1.2", "1.1"))
+    (folder / "docker-compose.yaml").write_text(textwrap.dedent(MEGA))
+    report = migrate(tmp_path / "in", tmp_path / "out", jobs=1)
+    first, second = report.outcomes
+    assert (first.status, second.status) == ("verified", "verified")
+    assert "replaced by those of Ex/docker/xeon/docker-compose.yaml" in first.reason
+    assert second.reason == ""
+    manifest = (tmp_path / "out" / second.manifest).read_text()
+    assert "opea/chatqna:1.2" in manifest and "opea/chatqna:1.1" not in manifest
+
+
+def test_two_versions_of_an_example_side_by_side_each_keep_their_output(tmp_path):
     root = tmp_path / "in"
-    for version, tag in (("a", "1.1"), ("b", "1.2")):   # two versions of one example, side by side
+    for version, tag in (("a", "1.1"), ("b", "1.2")):
         path = root / version / "Ex" / "docker" / "xeon" / "compose.yaml"
         path.parent.mkdir(parents=True)
         path.write_text(textwrap.dedent(MEGA).replace("1.2", tag))
     report = migrate(root, tmp_path / "out", jobs=1)
     first, second = report.outcomes
-    assert (first.status, second.status) == ("verified", "verified")
-    assert "replaced by those of b/Ex/docker/xeon/compose.yaml" in first.reason
-    assert second.reason == ""
-    manifest = (tmp_path / "out" / second.manifest).read_text()
-    assert "opea/chatqna:1.2" in manifest and "opea/chatqna:1.1" not in manifest
+    assert (first.status, first.reason, second.status, second.reason) == ("verified", "", "verified", "")
+    assert (first.example, second.example) == ("a", "b")
+    assert first.manifest != second.manifest
+    assert "opea/chatqna:1.1" in (tmp_path / "out" / first.manifest).read_text()
+    assert "opea/chatqna:1.2" in (tmp_path / "out" / second.manifest).read_text()
 
 
 @pytest.mark.parametrize("meta, message", [
