@@ -16,35 +16,58 @@ from ..yamlout import SAFE_LOADER
 from .assemble import assemble, dependencies, disabled_dependencies, link_or_copy, values_of
 from .documents import Document, split_documents
 from .engine import load_engine
+from .values_check import take_schemas, values_valid
 
 
 def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
-                 namespace: str = "default", skip: frozenset[str] = frozenset()) -> list[Document]:
+                 namespace: str = "default", skip: frozenset[str] = frozenset(),
+                 schemas: str = "helm") -> list[Document]:
     """Render chart_dir with its (file://) dependencies built in a scratch copy.
 
     skip: templates, by the name Helm gives their output (chart/charts/sub/templates/x.yaml),
-    left out of the rendering when the caller needs none of what they make (see _leave_out)."""
-    helm = load_engine()
+    left out of the rendering when the caller needs none of what they make (see _leave_out).
+    schemas: how the values are checked against the charts' values.schema.json: "helm" by the
+    engine, as `helm template` does; "python" by compiled schemas where that gives Helm's answer
+    (values_check.py: same output, same errors, less engine time); "none" not at all, for a
+    rendering made to trace values rather than to install (verify/coupling.py's markers)."""
+    if schemas not in ("helm", "python", "none"):
+        raise ValueError(f"schemas: {schemas!r}")
     out = None
     plan = _chunk_plan(Path(chart_dir).resolve(), values)
     if plan is not None:
         try:
-            out = _render_in_chunks(plan, values, release, namespace, skip)
+            out = _render_in_chunks(plan, values, release, namespace, skip, schemas == "none")
         except Exception:  # noqa: BLE001 - the whole render says what is wrong (or renders what parts cannot)
             out = None
+    if out is None and schemas == "python":
+        out = _render_once(chart_dir, values, release, namespace, skip, "python")
     if out is None:
-        with scratch_dir("c2h-render-") as tmp:
-            target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name,
-                              leave_out=disabled_dependencies(Path(chart_dir), values))
-            if skip:
-                _leave_out(target, skip)
-            try:
-                with helm.Chart.load(str(target)) as chart:
-                    out = chart.render(values=values, name=release, namespace=namespace)
-            except helm.HelmError as exc:
-                raise InputError(f"helm could not render the chart: {' '.join(str(exc).split())}",
-                                 file=chart_dir) from None
+        out = _render_once(chart_dir, values, release, namespace, skip, "helm" if schemas == "python" else schemas)
     return split_documents(out)
+
+
+def _render_once(chart_dir: Path, values: dict[str, Any], release: str, namespace: str,
+                 skip: frozenset[str], schemas: str) -> dict[str, str] | None:
+    """One rendering of the whole chart; None when schemas is "python" and Helm must decide."""
+    helm = load_engine()
+    with scratch_dir("c2h-render-") as tmp:
+        target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name,
+                          leave_out=disabled_dependencies(Path(chart_dir), values))
+        if skip:
+            _leave_out(target, skip)
+        probes = take_schemas(target) if schemas == "python" else {}
+        if schemas == "none":
+            for schema in target.rglob("values.schema.json"):
+                os.unlink(schema)   # links in the scratch copy: the charts themselves are untouched
+        try:
+            with helm.Chart.load(str(target)) as chart:
+                out = chart.render(values=values, name=release, namespace=namespace)
+        except helm.HelmError as exc:
+            if probes:
+                return None     # Helm words it, with its schemas (a schema error may come first)
+            raise InputError(f"helm could not render the chart: {' '.join(str(exc).split())}",
+                             file=chart_dir) from None
+    return out if values_valid(out, probes) else None
 
 
 # --- rendering a large umbrella in parts ----------------------------------------------------------
@@ -149,7 +172,7 @@ def _link_tree(src: Path, dest: Path, templates: str, skip: tuple[str, ...] = ()
 
 
 def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespace: str,
-                      skip: frozenset[str] = frozenset()) -> dict[str, str] | None:
+                      skip: frozenset[str] = frozenset(), no_schemas: bool = False) -> dict[str, str] | None:
     from concurrent.futures import ThreadPoolExecutor
 
     helm = load_engine()
@@ -172,9 +195,12 @@ def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespa
             others = {str(d.get("alias") or d.get("name")) for d in deps} - {str(d.get("alias") or d.get("name")) for d in part}
             passes.append((target, {k: v for k, v in values.items() if k not in others}))
 
-        if skip:
-            for target, _ in passes:
+        for target, _ in passes:
+            if skip:
                 _leave_out(target, skip)
+            if no_schemas:
+                for schema in target.rglob("values.schema.json"):
+                    os.unlink(schema)
 
         def render(job: tuple[Path, dict[str, Any]]) -> dict[str, str]:
             with helm.Chart.load(str(job[0])) as chart:

@@ -299,15 +299,16 @@ def _stage_manifest(stage: Staging, staged: _Staged, m: Member, docs: list, opts
 
 
 def _render_overlay(umbrella: Path, overlay_text: str, release: str, extra: dict | None = None,
-                    skip: frozenset[str] = frozenset()) -> tuple[list, float]:
+                    skip: frozenset[str] = frozenset(), schemas: str = "python") -> tuple[list, float]:
     """The umbrella rendered with one overlay's values (and extra ones over them), and the seconds
-    that took; skip: templates left out (render_chart)."""
+    that took; skip: templates left out, schemas: how values are checked (render_chart)."""
     start = time.perf_counter()
     values = yaml.load(overlay_text, Loader=SAFE_LOADER) or {}
     # The manifests are for reading: a secret compose requires stays empty (global.renderOnly, README).
     values["global"] = {**(values.get("global") or {}), "renderOnly": True}
     # into the namespace named after the release, which the manifest creates first (namespace_text)
-    return (render_chart(umbrella, merge_values(values, extra or {}), release, namespace=release, skip=skip),
+    return (render_chart(umbrella, merge_values(values, extra or {}), release, namespace=release, skip=skip,
+                         schemas=schemas),
             time.perf_counter() - start)
 
 
@@ -317,7 +318,9 @@ def _render_marked(first, umbrella: Path, overlay_text: str, release: str, marke
     coupling check reads: those are left out (a fifth of its engine time for ChatQnA gaudi, a tenth
     over the corpus, more than half for 100 synthetic services)."""
     docs, _ = first.result()
-    return _render_overlay(umbrella, overlay_text, release, marked, skip=unread_templates(docs))
+    # Markers stand where values go without being values (the overlay's own rendering checked
+    # those against the schemas): no schema applies to them.
+    return _render_overlay(umbrella, overlay_text, release, marked, skip=unread_templates(docs), schemas="none")
 
 
 def namespace_text(release: str) -> str:

@@ -287,6 +287,10 @@ class Checker:
     def _k_uniqueItems(self, v, node, base):
         return (lambda x: not isinstance(x, list) or _uniq(x)) if v else _always
 
+    def _k_propertyNames(self, v, node, base):
+        check = self.compile(v, base)
+        return lambda x: not isinstance(x, dict) or all(check(k) for k in x)
+
     def _k_pattern(self, v, node, base):
         p = re.compile(v)
         return lambda x: not isinstance(x, str) or p.search(x) is not None
