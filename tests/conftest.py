@@ -1,12 +1,17 @@
 """Shared test helpers. Tests that read ../shared skip when it is absent (a user's fresh clone)."""
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
+
+# Tests stand in for helm lint and the like: nothing they compute may reach the user's cache
+# (util/cache.py), nor may what is there decide a test. The cache's own tests turn it on.
+os.environ["COMPOSE2HELM_NO_CACHE"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -250,3 +250,21 @@ def test_generated_shared_variables_follow_their_value(doc, tmp_path_factory):
     src.write_text(text)
     (src.parent / "set_env.env").write_text(env)
     assert _check_file(src, root / "out") == []
+
+
+@pytest.mark.parametrize("spare", [True, False])
+def test_the_marked_rendering_finds_the_same_beside_its_overlay_or_after_it(tmp_path, monkeypatch, spare):
+    """A process with a core to spare renders the marked overlay at once and whole; a migrate
+    worker renders it after the overlay, without what the check does not read. Same findings."""
+    from compose2helm.pipeline import umbrella
+    from compose2helm.plan import plan as plan_module
+
+    monkeypatch.setattr(umbrella, "SPARE_CORE", spare)
+    calls = []
+    real = umbrella._render_marked
+    monkeypatch.setattr(umbrella, "_render_marked", lambda *a: calls.append(1) or real(*a))
+    good = convert([HEAD / FILES[0]], tmp_path / "a")
+    assert good.ok and (calls != []) is (not spare)
+    monkeypatch.setattr(plan_module.ServiceValues, "replace_text", lambda self, old, new: None)
+    result = convert([HEAD / FILES[0]], tmp_path / "b")
+    assert {d.field for s in result.verification.services for d in s.unexplained} >= {"coupling.env.LLM_MODEL"}

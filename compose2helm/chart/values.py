@@ -6,6 +6,7 @@ comment), its values.schema.json (schema.py) and the values table of its README
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import textwrap
@@ -135,11 +136,18 @@ def comment(text: str, indent: int = 0, width: int = 100) -> list[str]:
     """`# ` lines wrapped at width; Helm expressions ({{ ... }}) are never split."""
     if not text:
         return []
+    return list(_comment(text, indent, width))
+
+
+@functools.lru_cache(maxsize=4096)
+def _comment(text: str, indent: int, width: int) -> tuple[str, ...]:
+    # Every chart documents the same keys (image, service, resources ...) in the same words:
+    # wrapping each text once per process is a tenth of building a ChatQnA umbrella.
     pad = " " * indent
     protected = _EXPR.sub(lambda m: m.group(0).replace(" ", "\x00"), text)
     lines = textwrap.wrap(protected, width=max(40, width - indent - 2), break_long_words=False,
                           break_on_hyphens=False)
-    return [f"{pad}# {line.replace(chr(0), ' ')}" for line in lines]
+    return tuple(f"{pad}# {line.replace(chr(0), ' ')}" for line in lines)
 
 
 def scalar(value: Any) -> str:

@@ -3,11 +3,13 @@ in threads while the caller renders (start_lints); each distinct chart is linted
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..util import cache
 from ..util.scratch import scratch_dir
 from .assemble import assemble, dependencies
 from .engine import load_engine
@@ -70,7 +72,7 @@ def lint_chart(chart_dir: Path) -> list[LintMessage]:
     a migration: each distinct chart is linted once per process."""
     key = _digest(chart_dir)
     if key not in _LINTED:
-        _LINTED[key] = _lint(chart_dir)
+        _LINTED[key] = _lint_kept(chart_dir, key)
     return list(_LINTED[key])
 
 
@@ -95,8 +97,27 @@ def start_lints(chart_dirs: list[Path]) -> Linting:
 def _lint_in_turn(chart_dir: Path) -> str:
     key = _digest(chart_dir)
     if key not in _LINTED:
-        _LINTED[key] = _lint(chart_dir)
+        _LINTED[key] = _lint_kept(chart_dir, key)
     return key
+
+
+def _lint_kept(chart_dir: Path, digest: str) -> list[LintMessage]:
+    """helm lint's messages, kept between processes (util/cache.py) under the chart's digest and
+    the engine's and compose2helm's versions: a common chart recurs unchanged in every conversion
+    that uses its component, and linting it is a third of the engine time of one."""
+    import helm_python
+
+    from .. import __version__
+    key = hashlib.sha256(f"{digest} {getattr(helm_python, '__version__', '')} {__version__}".encode()).hexdigest()
+    kept = cache.load("lint", key)
+    if kept is not None:
+        try:
+            return [LintMessage(**m) for m in json.loads(kept)]
+        except (ValueError, TypeError):
+            pass
+    messages = _lint(chart_dir)
+    cache.store("lint", key, json.dumps([m.as_dict() for m in messages]).encode())
+    return messages
 
 
 _POOL: list[Any] = []

@@ -317,6 +317,8 @@ def _workers(stack: contextlib.ExitStack, count: int) -> ProcessPoolExecutor | N
 
 def _warm_up() -> None:
     from . import convert  # noqa: F401 - imported before the first example arrives
+    from . import umbrella
+    umbrella.SPARE_CORE = False   # the other workers keep the other cores busy
 
 
 # Helm's renders allocate much and keep little: collecting when the heap has grown fourfold, not

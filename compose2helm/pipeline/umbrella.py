@@ -7,6 +7,7 @@ every committed manifest is what `helm template` gives with its overlay and the 
 from __future__ import annotations
 
 import json
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from ..verify.coupling import marker_values, report_coupling, unread_templates
 from ..verify.k8scheck import Problem, prepare_schemas
 from ..yamlout import SAFE_LOADER
 from .earlier import Earlier, earlier_callers, existing_umbrella
+from .gmc_files import check_gmc, write_gmc
 from .output import Staging
 
 
@@ -241,13 +243,23 @@ def _value_keys(stage: Staging, out: Path, umbrella: str, deps: set[Dependency],
     return keys, named
 
 
+# Whether this process may use a second core for itself: not in one of migrate's workers, which
+# keep every core busy between them (migrate.py sets it there).
+SPARE_CORE = True
+
+
 def _render_and_check(stage: Staging, staged: _Staged, live: list[Member], opts: Options) -> dict[Member, _Checked]:
     """Render each member's overlay, stage its manifest (member.built) and check it. A member
     that does not render gets its error; the members after it are then only rendered."""
     checks: dict[Member, _Checked] = {}
     # One thread renders the overlays in turn (the engine works outside the GIL) while this
     # one loads the schemas, then checks each rendered overlay as the next one renders.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="c2h-render") as pool:
+    # With a core to spare (no other worker of a migrate), a second thread renders the marked
+    # overlays beside them, each at once in whole instead of after its overlay without what the
+    # check does not read: more engine time, less waiting (ChatQnA gaudi: 80 ms less).
+    spare = SPARE_CORE and (os.cpu_count() or 1) > 1
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="c2h-render") as pool, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="c2h-render-marked") as marked_pool:
         futures = {m: pool.submit(_render_overlay, stage.path(staged.umbrella), staged.overlays[m],
                                   m.prepared.release) for m in live}
         # Verification renders each overlay once more with every variable's value changed (coupling.py).
@@ -255,7 +267,10 @@ def _render_and_check(stage: Staging, staged: _Staged, live: list[Member], opts:
         for m in live if opts.verify else []:
             parents = {c.name: parent for parent, children in m.nested.items() for c in children}
             tree, marks = marker_values(m.prepared.plan.variables, parents)
-            if marks:
+            if marks and spare:
+                marked[m] = marks, marked_pool.submit(_render_overlay, stage.path(staged.umbrella),
+                                                      staged.overlays[m], m.prepared.release, tree, schemas="none")
+            elif marks:
                 marked[m] = marks, pool.submit(_render_marked, futures[m], stage.path(staged.umbrella),
                                                staged.overlays[m], m.prepared.release, tree)
         try:
@@ -291,8 +306,8 @@ def _stage_manifest(stage: Staging, staged: _Staged, m: Member, docs: list, opts
     with p.clock("render"):
         manifest = f"manifests/{p.plan.example}/{p.plan.overlay_name}/{p.plan.chart}.yaml"
         stage.write(manifest, namespace_text(p.release) + manifest_text(docs))
-        gmc_files = _write_gmc(p.plan, p.rules, stage, p.release) if opts.gmc else []
-        gmc_problems = _check_gmc(stage, gmc_files[0], opts.gmc_crd) if opts.gmc and opts.gmc_crd else []
+        gmc_files = write_gmc(p.plan, p.rules, stage, p.release) if opts.gmc else []
+        gmc_problems = check_gmc(stage, gmc_files[0], opts.gmc_crd) if opts.gmc and opts.gmc_crd else []
     rels = ([rel for c in staged.charts_of[m] for rel in staged.chart_files[c]] + staged.umbrella_files
             + [f"{staged.umbrella}/{overlay_file(p.plan)}", manifest] + gmc_files)
     return Built(rels, manifest, {}, None, gmc_files, gmc_problems)
@@ -370,24 +385,3 @@ def common_charts(plan: ExamplePlan, rules: RuleSet, nested: dict[str, list], la
                     if rule is not None:
                         charts.setdefault(engine, rule)
     return dict(sorted(charts.items()))
-
-
-def _write_gmc(plan: ExamplePlan, rules: RuleSet, stage: Staging, release: str) -> list[str]:
-    """manifests/<Example>/<overlay>/gmc/: the GMConnector, then one manifest per component."""
-    from ..chart import gmc
-    from ..yamlout import dump
-    base = f"manifests/{plan.example}/{plan.overlay_name}/gmc"
-    written = [f"{base}/{plan.chart}_{plan.overlay_name}.yaml"]
-    stage.write(written[0], dump(gmc.connector(plan, rules.policy)))
-    for inst in plan.components():
-        docs = render_chart(stage.path(f"helm-charts/common/{inst.component}"), gmc.component_values(inst),
-                            gmc.service_name(inst))
-        rel = f"{base}/{gmc.service_name(inst)}.yaml"
-        stage.write(rel, manifest_text(docs))
-        written.append(rel)
-    return written
-
-
-def _check_gmc(stage: Staging, rel: str, crd: Path) -> list[str]:
-    from ..chart import gmc
-    return gmc.validate(yaml.safe_load(stage.files[rel]), gmc.crd_schema(crd))

@@ -1,0 +1,74 @@
+"""Results kept between processes, keyed by the content they were computed from.
+
+Two kinds of work give the same result for the same input every time and recur in every
+conversion: compiling the chart templates (Jinja) and linting a common chart (its files alone
+decide helm lint's messages). Like Python's bytecode or a linter's cache, they are kept in
+$XDG_CACHE_HOME/compose2helm (~/.cache when unset) under a key that names everything the result
+depends on; COMPOSE2HELM_NO_CACHE=1 keeps nothing and reads nothing. What cannot be read or
+written is only computed again: a cache never changes an output, and never fails a command.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import jinja2
+import jinja2.bccache
+
+
+def cache_dir(kind: str) -> str | None:
+    """The directory of one kind of cached result, made on first use; None when caching is off
+    or it cannot be made."""
+    if os.environ.get("COMPOSE2HELM_NO_CACHE"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = os.path.join(base, "compose2helm", kind)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError:
+        return None
+    return directory
+
+
+def load(kind: str, key: str) -> bytes | None:
+    directory = cache_dir(kind)
+    if directory is None:
+        return None
+    try:
+        with open(os.path.join(directory, key), "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def store(kind: str, key: str, data: bytes) -> None:
+    """Written whole or not at all (a temporary file renamed), so that processes sharing the
+    cache, e.g. migrate's workers, never read half a result."""
+    directory = cache_dir(kind)
+    if directory is None:
+        return
+    try:
+        with tempfile.NamedTemporaryFile("wb", dir=directory, prefix=key, suffix=".tmp", delete=False) as fh:
+            fh.write(data)
+        os.replace(fh.name, os.path.join(directory, key))
+    except OSError:
+        try:
+            os.unlink(fh.name)
+        except (OSError, NameError):
+            pass
+
+
+class _TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's own cache of compiled templates, keyed by each template's source checksum and the
+    Python version; a write that fails is only not kept."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def template_cache() -> jinja2.BytecodeCache | None:
+    directory = cache_dir("templates")
+    return _TemplateCache(directory) if directory else None

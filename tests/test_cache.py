@@ -1,0 +1,79 @@
+"""Results kept between processes (util/cache.py): keyed by content, never changing an output,
+never failing a command."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import EXAMPLES
+
+from compose2helm.helm import lint as helm_lint
+from compose2helm.util import cache
+
+SOURCE = EXAMPLES / "ChatQnA" / "docker" / "gaudi" / "compose.yaml"
+
+
+@pytest.fixture
+def kept(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPOSE2HELM_NO_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(helm_lint, "_LINTED", {})
+    return tmp_path / "cache" / "compose2helm"
+
+
+def _convert(out, env=None) -> dict[str, bytes]:
+    proc = subprocess.run([sys.executable, "-m", "compose2helm", "convert", str(SOURCE), "--out", str(out), "-q"],
+                          capture_output=True, text=True, env=env or os.environ.copy())
+    assert proc.returncode == 0, proc.stderr
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_a_second_conversion_reads_lints_and_templates_and_writes_the_same_bytes(kept, tmp_path):
+    first = _convert(tmp_path / "a")
+    lints = sorted(os.listdir(kept / "lint"))
+    assert len(lints) == 9 and len(os.listdir(kept / "templates")) >= 20   # 8 common charts and the umbrella
+    stamps = {name: (kept / "lint" / name).stat().st_mtime_ns for name in lints}
+    assert _convert(tmp_path / "b") == first
+    assert {name: (kept / "lint" / name).stat().st_mtime_ns for name in lints} == stamps   # read, not written
+    env = dict(os.environ, COMPOSE2HELM_NO_CACHE="1")
+    assert _convert(tmp_path / "c", env) == first
+
+
+def test_a_kept_lint_is_what_lint_says_and_a_changed_chart_is_linted_again(kept, tmp_path, monkeypatch):
+    chart = tmp_path / "c"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 1.0\n")   # not SemVer: a warning
+    (chart / "values.yaml").write_text("a: 1\n")
+    first = helm_lint.lint_chart(chart)
+    assert any("SemVer" in m.message for m in first)
+    calls = []
+    monkeypatch.setattr(helm_lint, "_LINTED", {})
+    monkeypatch.setattr(helm_lint, "_lint", lambda d: calls.append(d) or [])
+    assert helm_lint.lint_chart(chart) == first and calls == []          # from the cache, in a new process's place
+    (chart / "values.yaml").write_text("a: 2\n")
+    assert helm_lint.lint_chart(chart) == [] and len(calls) == 1        # another digest: linted
+
+
+def test_a_cache_that_cannot_be_written_or_read_changes_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPOSE2HELM_NO_CACHE", raising=False)
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    assert cache.cache_dir("lint") is None and cache.load("lint", "k") is None
+    cache.store("lint", "k", b"x")               # nothing kept, nothing raised
+    env = dict(os.environ)
+    assert _convert(tmp_path / "a", env) == _convert(tmp_path / "b", dict(env, COMPOSE2HELM_NO_CACHE="1"))
+
+
+def test_a_damaged_entry_is_computed_again(kept, tmp_path):
+    chart = tmp_path / "c"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 1.0.0\n")
+    first = helm_lint.lint_chart(chart)
+    (entry,) = os.listdir(kept / "lint")
+    (kept / "lint" / entry).write_bytes(b"{half")
+    helm_lint._LINTED.clear()
+    assert helm_lint.lint_chart(chart) == first
+    assert (kept / "lint" / entry).read_bytes() != b"{half"    # and kept again
