@@ -37,8 +37,9 @@ TOP_SCHEMA = {
 }
 
 
-def _chart(root: Path, top_schema: dict = TOP_SCHEMA, sub_schema: dict = SUB_SCHEMA) -> Path:
-    """An umbrella with one common chart under two aliases, each a ConfigMap of its values."""
+def _chart(root: Path, top_schema: dict = TOP_SCHEMA, sub_schema: dict = SUB_SCHEMA,
+           aliases: tuple[str, ...] = ("a", "b")) -> Path:
+    """An umbrella with one common chart under each alias, each a ConfigMap of its values."""
     sub = root / "common" / "box"
     (sub / "templates").mkdir(parents=True)
     (sub / "Chart.yaml").write_text("apiVersion: v2\nname: box\nversion: 0.1.0\n")
@@ -54,15 +55,10 @@ def _chart(root: Path, top_schema: dict = TOP_SCHEMA, sub_schema: dict = SUB_SCH
         """))
     top = root / "app"
     (top / "templates").mkdir(parents=True)
-    (top / "Chart.yaml").write_text(textwrap.dedent("""\
-        apiVersion: v2
-        name: app
-        version: 0.1.0
-        dependencies:
-          - {name: box, version: 0.1.0, repository: file://../common/box, alias: a, condition: a.enabled}
-          - {name: box, version: 0.1.0, repository: file://../common/box, alias: b, condition: b.enabled}
-        """))
-    (top / "values.yaml").write_text("replicas: 1\na: {enabled: true}\nb: {enabled: true}\n")
+    (top / "Chart.yaml").write_text("apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n" + "".join(
+        f"  - {{name: box, version: 0.1.0, repository: file://../common/box, alias: {a}, condition: {a}.enabled}}\n"
+        for a in aliases))
+    (top / "values.yaml").write_text("replicas: 1\n" + "".join(f"{a}: {{enabled: true}}\n" for a in aliases))
     (top / "values.schema.json").write_text(json.dumps(top_schema))
     (top / "templates" / "top.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: top\ndata:\n  r: {{ .Values.replicas | quote }}\n")
@@ -152,11 +148,20 @@ _KEYS = st.sampled_from(["port", "mode", "name", "tags", "enabled", "EXTRA", "ba
 _BOX = st.dictionaries(_KEYS, st.one_of(_SCALARS, st.lists(_SCALARS, max_size=2)), max_size=4)
 
 
+@pytest.fixture(params=["one rendering", "in parts"])
+def parts(request, monkeypatch):
+    """A large umbrella renders in parts (render.py), each carrying the schemas of its charts."""
+    if request.param == "in parts":
+        monkeypatch.setattr(render, "_CHUNK", 1)
+    return request.param
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(a=_BOX, b=_BOX, replicas=_SCALARS, level=_SCALARS)
-def test_python_and_helm_give_the_same_answer_for_any_values(tmp_path_factory, a, b, replicas, level):
-    chart = _chart(tmp_path_factory.mktemp("chart"))
-    values = {"a": a, "b": b, "replicas": replicas, "global": {"level": level}}
+@given(a=_BOX, b=_BOX, c=_BOX, replicas=_SCALARS, level=_SCALARS)
+def test_python_and_helm_give_the_same_answer_for_any_values(tmp_path_factory, parts, a, b, c, replicas, level):
+    chart = _chart(tmp_path_factory.mktemp("chart"), aliases=("a", "b", "c"))
+    assert (render._chunk_plan(chart.resolve(), {}) is not None) is (parts == "in parts")
+    values = {"a": a, "b": b, "c": c, "replicas": replicas, "global": {"level": level}}
     assert _outcome(chart, values, "python") == _outcome(chart, values, "helm")
 
 
@@ -165,3 +170,14 @@ def test_markers_are_rendered_without_schemas(tmp_path):
     marked = {"a": {"port": "7310001"}}         # a marker where an integer goes
     assert _outcome(chart, marked, "helm")[0] == "error"
     assert "7310001" in "".join(_outcome(chart, marked, "none"))
+
+
+def test_in_parts_each_part_checks_the_schemas_it_carries(tmp_path, monkeypatch):
+    chart = _chart(tmp_path, aliases=("a", "b", "c"))
+    monkeypatch.setattr(render, "_CHUNK", 1)
+    checked = _record_probes(monkeypatch)
+    helm = _outcome(chart, {"a": {"port": 81}}, "helm")
+    monkeypatch.setattr(render, "_render_once", lambda *a: pytest.fail("rendered in one pass"))
+    assert _outcome(chart, {"a": {"port": 81}}, "python") == helm
+    assert sorted(p for part in checked for p in part) == [f"app/charts/{a}/templates/{values_check.PROBE}"
+                                                           for a in "abc"] + [f"app/templates/{values_check.PROBE}"]

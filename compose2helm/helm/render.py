@@ -36,7 +36,9 @@ def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
     plan = _chunk_plan(Path(chart_dir).resolve(), values)
     if plan is not None:
         try:
-            out = _render_in_chunks(plan, values, release, namespace, skip, schemas == "none")
+            out = _render_in_chunks(plan, values, release, namespace, skip, schemas)
+            if out is None and schemas == "python":   # values to be judged by Helm's validation
+                out = _render_in_chunks(plan, values, release, namespace, skip, "helm")
         except Exception:  # noqa: BLE001 - the whole render says what is wrong (or renders what parts cannot)
             out = None
     if out is None and schemas == "python":
@@ -172,7 +174,7 @@ def _link_tree(src: Path, dest: Path, templates: str, skip: tuple[str, ...] = ()
 
 
 def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespace: str,
-                      skip: frozenset[str] = frozenset(), no_schemas: bool = False) -> dict[str, str] | None:
+                      skip: frozenset[str] = frozenset(), schemas: str = "helm") -> dict[str, str] | None:
     from concurrent.futures import ThreadPoolExecutor
 
     helm = load_engine()
@@ -195,10 +197,13 @@ def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespa
             others = {str(d.get("alias") or d.get("name")) for d in deps} - {str(d.get("alias") or d.get("name")) for d in part}
             passes.append((target, {k: v for k, v in values.items() if k not in others}))
 
+        probes = {}
         for target, _ in passes:
             if skip:
                 _leave_out(target, skip)
-            if no_schemas:
+            if schemas == "python":    # each schema is in one part: its probe too (values_check.py)
+                probes.update(take_schemas(target))
+            elif schemas == "none":
                 for schema in target.rglob("values.schema.json"):
                     os.unlink(schema)
 
@@ -213,8 +218,8 @@ def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespa
     for out in outs:
         for name, text in out.items():
             if merged.setdefault(name, text) != text:
-                return None
-    return merged
+                raise ValueError(f"two parts rendered {name} differently")   # one render decides
+    return merged if values_valid(merged, probes) else None
 
 
 # --- leaving templates out --------------------------------------------------------------------------
