@@ -69,6 +69,34 @@ def assemble(chart_dir: Path, dest: Path, _stack: tuple[Path, ...] = (), leave_o
     return dest
 
 
+def scratch_charts(target: Path) -> list[tuple[Path, list[str]]]:
+    """Each chart of the scratch copy at target, the top one first, then its unpacked dependencies
+    recursively, with the names Helm gives their outputs (<top>/templates/x.yaml, <top>/charts/
+    <alias>/templates/x.yaml ...): a dependency unpacked once serves every alias of it."""
+    try:
+        meta = yaml.load((target / "Chart.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+    except (OSError, yaml.YAMLError):
+        meta = None
+    out: list[tuple[Path, list[str]]] = []
+    _walk(target, [str(meta.get("name") or target.name) if isinstance(meta, dict) else target.name], out)
+    return out
+
+
+def _walk(chart: Path, names: list[str], out: list[tuple[Path, list[str]]]) -> None:
+    out.append((chart, names))
+    try:
+        deps = dependencies(chart)
+    except (OSError, yaml.YAMLError):
+        return
+    aliases: dict[str, list[str]] = {}
+    for d in deps:
+        if d.get("name"):
+            aliases.setdefault(str(d["name"]), []).append(str(d.get("alias") or d["name"]))
+    for name, keys in aliases.items():
+        if (chart / "charts" / name).is_dir():
+            _walk(chart / "charts" / name, [f"{n}/charts/{a}" for n in names for a in keys], out)
+
+
 def disabled_dependencies(chart_dir: Path, values: Any) -> frozenset[str]:
     """Names of the direct dependencies Helm would drop for their conditions with these values.
 

@@ -13,7 +13,7 @@ import yaml
 from ..errors import InputError
 from ..util.scratch import scratch_dir
 from ..yamlout import SAFE_LOADER
-from .assemble import assemble, dependencies, disabled_dependencies, link_or_copy, values_of
+from .assemble import assemble, dependencies, disabled_dependencies, link_or_copy, scratch_charts, values_of
 from .documents import Document, split_documents
 from .engine import load_engine
 from .values_check import take_schemas, values_valid
@@ -234,28 +234,16 @@ def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespa
 
 def _leave_out(target: Path, skip: frozenset[str]) -> None:
     """Unlink from the scratch chart at target the template files whose every output is in skip."""
-    meta = _chart_meta(target)
-    _leave_out_in(target, [str(meta.get("name") or target.name)], skip)
-
-
-def _leave_out_in(chart: Path, names: list[str], skip: frozenset[str]) -> None:
-    templates = chart / "templates"
-    for dirpath, _, filenames in os.walk(templates):
-        rel_dir = os.path.relpath(dirpath, templates)
-        for f in filenames:
-            rel = f if rel_dir == "." else f"{rel_dir}/{f}".replace(os.sep, "/")
-            if f.startswith("_") or not all(f"{n}/templates/{rel}" in skip for n in names):
-                continue
-            path = os.path.join(dirpath, f)
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                if _DEFINE.search(fh.read()):
+    for chart, names in scratch_charts(target):
+        templates = chart / "templates"
+        for dirpath, _, filenames in os.walk(templates):
+            rel_dir = os.path.relpath(dirpath, templates)
+            for f in filenames:
+                rel = f if rel_dir == "." else f"{rel_dir}/{f}".replace(os.sep, "/")
+                if f.startswith("_") or not all(f"{n}/templates/{rel}" in skip for n in names):
                     continue
-            os.unlink(path)   # a link in the scratch copy: the chart itself is untouched
-    keys: dict[str, list[str]] = {}
-    for d in _chart_meta(chart).get("dependencies") or []:
-        if isinstance(d, dict) and d.get("name"):
-            keys.setdefault(str(d["name"]), []).append(str(d.get("alias") or d["name"]))
-    for name, aliases in keys.items():
-        sub = chart / "charts" / name
-        if sub.is_dir():
-            _leave_out_in(sub, [f"{n}/charts/{a}" for n in names for a in aliases], skip)
+                path = os.path.join(dirpath, f)
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    if _DEFINE.search(fh.read()):
+                        continue
+                os.unlink(path)   # a link in the scratch copy: the chart itself is untouched

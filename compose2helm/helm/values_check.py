@@ -26,10 +26,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..util.schemacheck import Checker
-from ..yamlout import SAFE_LOADER
+from .assemble import scratch_charts
 
 PROBE = "zz-compose2helm-values.json"     # the template that prints a chart's values
 _PROBE_TEXT = "{{ toJson .Values }}\n"
@@ -112,43 +110,21 @@ def _checker(text: str) -> Checker | None:
     return _CHECKERS[key]
 
 
-def _chart_name(chart: Path) -> str:
-    try:
-        meta = yaml.load((chart / "Chart.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER)
-    except (OSError, yaml.YAMLError):
-        meta = None
-    return str(meta.get("name") or chart.name) if isinstance(meta, dict) else chart.name
-
-
 def take_schemas(target: Path) -> dict[str, Checker]:
     """In the scratch chart at target, replace each schema this module reads by the probe template.
     Returns the checker of each probe's output, by the name Helm gives it."""
     probes: dict[str, Checker] = {}
-    _take(target, [_chart_name(target)], probes)
-    return probes
-
-
-def _take(chart: Path, names: list[str], probes: dict[str, Checker]) -> None:
-    schema = chart / "values.schema.json"
-    if schema.is_file() and not (chart / "templates" / PROBE).exists():
+    for chart, names in scratch_charts(target):
+        schema = chart / "values.schema.json"
+        if not schema.is_file() or (chart / "templates" / PROBE).exists():
+            continue
         checker = _checker(schema.read_text(encoding="utf-8"))
         if checker is not None:
             os.unlink(schema)   # a link in the scratch copy: the chart itself is untouched
             (chart / "templates").mkdir(exist_ok=True)
             (chart / "templates" / PROBE).write_text(_PROBE_TEXT, encoding="utf-8")
             probes.update({f"{n}/templates/{PROBE}": checker for n in names})
-    try:
-        meta = yaml.load((chart / "Chart.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER)
-    except (OSError, yaml.YAMLError):
-        return
-    aliases: dict[str, list[str]] = {}
-    for d in (meta.get("dependencies") if isinstance(meta, dict) else None) or []:
-        if isinstance(d, dict) and d.get("name"):
-            aliases.setdefault(str(d["name"]), []).append(str(d.get("alias") or d["name"]))
-    for name, keys in aliases.items():
-        sub = chart / "charts" / name
-        if sub.is_dir():
-            _take(sub, [f"{n}/charts/{a}" for n in names for a in keys], probes)
+    return probes
 
 
 def values_valid(rendered: dict[str, str], probes: dict[str, Checker]) -> bool:
