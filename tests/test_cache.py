@@ -77,3 +77,32 @@ def test_a_damaged_entry_is_computed_again(kept, tmp_path):
     helm_lint._LINTED.clear()
     assert helm_lint.lint_chart(chart) == first
     assert (kept / "lint" / entry).read_bytes() != b"{half"    # and kept again
+
+
+def test_parsed_texts_are_kept_only_when_json_holds_them_exactly(kept):
+    import datetime
+
+    import yaml
+    calls = []
+
+    def parse(text):
+        calls.append(text)
+        return yaml.safe_load(text)
+
+    for text, keeps in (("a: [1, 2.5, true, null, x]\n", True), ("80: http\n", False), ("d: 2020-01-01\n", False)):
+        first = cache.parsed("t", text, parse)
+        assert cache.parsed("t", text, parse) == first == yaml.safe_load(text)
+        assert len(calls) == (1 if keeps else 2)
+        calls.clear()
+    assert isinstance(cache.parsed("t", "d: 2020-01-01\n", parse)["d"], datetime.date)
+
+
+def test_rules_read_from_the_cache_are_the_rules(kept, monkeypatch):
+    from compose2helm.plan import rules
+    rules._load_rules.cache_clear()
+    fresh = rules.load_rules()
+    assert len(os.listdir(kept / "rules")) == len(fresh.rules) + 1      # the policy file too
+    rules._load_rules.cache_clear()
+    monkeypatch.setattr(rules.yaml, "load", lambda *a, **k: pytest.fail("parsed again"))
+    assert rules.load_rules() == fresh
+    rules._load_rules.cache_clear()

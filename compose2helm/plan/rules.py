@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
+from ..util import cache
 from ..yamlout import SAFE_LOADER
 from .env_values import EnvValue, parse_env_values
 from .podsecurity import parse_identity
@@ -347,13 +348,19 @@ def _overlay_names(data: dict) -> OverlayNames:
 
 
 def _read(text: str, name: str) -> dict:
-    try:
-        data = yaml.load(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {' '.join(str(exc).split())}", file=name) from None
+    # Every command reads the 44 built-in rule files, and parsing their YAML is most of that:
+    # what a text parses to is kept between processes (util/cache.py).
+    data = cache.parsed("rules", text, lambda t: _parse(t, name))
     if not isinstance(data, dict):
         raise InputError("a mapping rule file must be a YAML mapping", file=name)
     return data
+
+
+def _parse(text: str, name: str) -> Any:
+    try:
+        return yaml.load(text, Loader=SAFE_LOADER)
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML: {' '.join(str(exc).split())}", file=name) from None
 
 
 def load_rules(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> RuleSet:

@@ -1,16 +1,19 @@
 """Results kept between processes, keyed by the content they were computed from.
 
-Two kinds of work give the same result for the same input every time and recur in every
-conversion: compiling the chart templates (Jinja) and linting a common chart (its files alone
-decide helm lint's messages). Like Python's bytecode or a linter's cache, they are kept in
+Some work gives the same result for the same input every time and recurs in every conversion:
+compiling the chart templates (Jinja), parsing the mapping rules' YAML and linting a common
+chart (its files alone decide helm lint's messages). Like Python's bytecode or a linter's cache, they are kept in
 $XDG_CACHE_HOME/compose2helm (~/.cache when unset) under a key that names everything the result
 depends on; COMPOSE2HELM_NO_CACHE=1 keeps nothing and reads nothing. What cannot be read or
 written is only computed again: a cache never changes an output, and never fails a command.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
+from typing import Any, Callable
 
 import jinja2
 import jinja2.bccache
@@ -56,6 +59,26 @@ def store(kind: str, key: str, data: bytes) -> None:
             os.unlink(fh.name)
         except (OSError, NameError):
             pass
+
+
+def parsed(kind: str, text: str, parse: Callable[[str], Any]) -> Any:
+    """parse(text), kept as JSON under the text's digest when JSON holds it exactly (not a date,
+    a key that is not a string ...). parse's errors are raised as they are and nothing is kept."""
+    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    kept = load(kind, key)
+    if kept is not None:
+        try:
+            return json.loads(kept)
+        except ValueError:
+            pass
+    data = parse(text)
+    try:
+        encoded = json.dumps(data, allow_nan=False)
+        if json.loads(encoded) == data:
+            store(kind, key, encoded.encode())
+    except (TypeError, ValueError):
+        pass
+    return data
 
 
 class _TemplateCache(jinja2.FileSystemBytecodeCache):
