@@ -70,10 +70,7 @@ def lint_chart(chart_dir: Path) -> list[LintMessage]:
 
     A chart's lint depends on its files alone, and common charts recur in every conversion of
     a migration: each distinct chart is linted once per process."""
-    key = _digest(chart_dir)
-    if key not in _LINTED:
-        _LINTED[key] = _lint_kept(chart_dir, key)
-    return list(_LINTED[key])
+    return list(_LINTED[_lint_in_turn(Path(chart_dir))])
 
 
 class Linting:
@@ -105,10 +102,9 @@ def _lint_kept(chart_dir: Path, digest: str) -> list[LintMessage]:
     """helm lint's messages, kept between processes (util/cache.py) under the chart's digest and
     the engine's and compose2helm's versions: a common chart recurs unchanged in every conversion
     that uses its component, and linting it is a third of the engine time of one."""
-    import helm_python
-
     from .. import __version__
-    key = hashlib.sha256(f"{digest} {getattr(helm_python, '__version__', '')} {__version__}".encode()).hexdigest()
+    engine = getattr(load_engine(), "__version__", "")
+    key = hashlib.sha256(f"{digest} {engine} {__version__}".encode()).hexdigest()
     kept = cache.load("lint", key)
     if kept is not None:
         try:

@@ -32,20 +32,35 @@ def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
     rendering made to trace values rather than to install (verify/coupling.py's markers)."""
     if schemas not in ("helm", "python", "none"):
         raise ValueError(f"schemas: {schemas!r}")
+    # Each way of rendering gives None only when schemas is "python" and the values must be
+    # judged by Helm's own validation: then the same way again with it.
     out = None
     plan = _chunk_plan(Path(chart_dir).resolve(), values)
     if plan is not None:
         try:
             out = _render_in_chunks(plan, values, release, namespace, skip, schemas)
-            if out is None and schemas == "python":   # values to be judged by Helm's validation
+            if out is None:
                 out = _render_in_chunks(plan, values, release, namespace, skip, "helm")
         except Exception:  # noqa: BLE001 - the whole render says what is wrong (or renders what parts cannot)
             out = None
-    if out is None and schemas == "python":
-        out = _render_once(chart_dir, values, release, namespace, skip, "python")
     if out is None:
-        out = _render_once(chart_dir, values, release, namespace, skip, "helm" if schemas == "python" else schemas)
+        out = _render_once(chart_dir, values, release, namespace, skip, schemas)
+    if out is None:
+        out = _render_once(chart_dir, values, release, namespace, skip, "helm")
     return split_documents(out)
+
+
+def _prepare(target: Path, skip: frozenset[str], schemas: str) -> dict:
+    """The scratch chart at target made ready to render: the templates in skip left out, and its
+    schemas replaced by probes ("python", values_check.py) or removed ("none"). Returns the probes."""
+    if skip:
+        _leave_out(target, skip)
+    if schemas == "python":
+        return take_schemas(target)
+    if schemas == "none":
+        for schema in target.rglob("values.schema.json"):
+            os.unlink(schema)   # links in the scratch copy: the charts themselves are untouched
+    return {}
 
 
 def _render_once(chart_dir: Path, values: dict[str, Any], release: str, namespace: str,
@@ -55,12 +70,7 @@ def _render_once(chart_dir: Path, values: dict[str, Any], release: str, namespac
     with scratch_dir("c2h-render-") as tmp:
         target = assemble(chart_dir, Path(tmp) / Path(chart_dir).name,
                           leave_out=disabled_dependencies(Path(chart_dir), values))
-        if skip:
-            _leave_out(target, skip)
-        probes = take_schemas(target) if schemas == "python" else {}
-        if schemas == "none":
-            for schema in target.rglob("values.schema.json"):
-                os.unlink(schema)   # links in the scratch copy: the charts themselves are untouched
+        probes = _prepare(target, skip, schemas)
         try:
             with helm.Chart.load(str(target)) as chart:
                 out = chart.render(values=values, name=release, namespace=namespace)
@@ -198,14 +208,8 @@ def _render_in_chunks(plan: tuple, values: dict[str, Any], release: str, namespa
             passes.append((target, {k: v for k, v in values.items() if k not in others}))
 
         probes = {}
-        for target, _ in passes:
-            if skip:
-                _leave_out(target, skip)
-            if schemas == "python":    # each schema is in one part: its probe too (values_check.py)
-                probes.update(take_schemas(target))
-            elif schemas == "none":
-                for schema in target.rglob("values.schema.json"):
-                    os.unlink(schema)
+        for target, _ in passes:    # each schema is in one part: its probe too
+            probes.update(_prepare(target, skip, schemas))
 
         def render(job: tuple[Path, dict[str, Any]]) -> dict[str, str]:
             with helm.Chart.load(str(job[0])) as chart:

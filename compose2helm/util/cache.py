@@ -2,9 +2,9 @@
 
 Some work gives the same result for the same input every time and recurs in every conversion:
 compiling the chart templates (Jinja), parsing the mapping rules' YAML and linting a common
-chart (its files alone decide helm lint's messages). Like Python's bytecode or a linter's cache, they are kept in
-$XDG_CACHE_HOME/compose2helm (~/.cache when unset) under a key that names everything the result
-depends on; COMPOSE2HELM_NO_CACHE=1 keeps nothing and reads nothing. What cannot be read or
+chart (its files alone decide helm lint's messages). Like Python's bytecode or a linter's
+cache, they are kept in $XDG_CACHE_HOME/compose2helm (~/.cache when unset) under a key that
+names everything the result depends on; COMPOSE2HELM_NO_CACHE=1 keeps nothing and reads nothing. What cannot be read or
 written is only computed again: a cache never changes an output, and never fails a command.
 """
 from __future__ import annotations
@@ -14,10 +14,6 @@ import json
 import os
 import tempfile
 from typing import Any, Callable
-
-import jinja2
-import jinja2.bccache
-
 
 def cache_dir(kind: str) -> str | None:
     """The directory of one kind of cached result, made on first use; None when caching is off
@@ -81,17 +77,20 @@ def parsed(kind: str, text: str, parse: Callable[[str], Any]) -> Any:
     return data
 
 
-class _TemplateCache(jinja2.FileSystemBytecodeCache):
-    """Jinja's own cache of compiled templates, keyed by each template's source checksum and the
-    Python version; a write that fails is only not kept."""
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        try:
-            super().dump_bytecode(bucket)
-        except OSError:
-            pass
-
-
-def template_cache() -> jinja2.BytecodeCache | None:
+def template_cache() -> Any:
+    """Jinja's own cache of compiled templates (a jinja2 BytecodeCache), keyed by each template's
+    source checksum and the Python version; None when caching is off. A write that fails is only
+    not kept. Jinja is imported here, by the charts that use it, not by every user of the cache."""
     directory = cache_dir("templates")
-    return _TemplateCache(directory) if directory else None
+    if directory is None:
+        return None
+    import jinja2
+
+    class TemplateCache(jinja2.FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: Any) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+    return TemplateCache(directory)
