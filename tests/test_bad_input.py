@@ -110,6 +110,8 @@ CASES: dict[str, Case] = {
                                          "interval: soon}}\n"), service="app", key="healthcheck.interval"),
     "replicas": Case(compose("services:\n  app: {image: x, deploy: {replicas: '${R:-many}'}}\n"),
                      service="app", key="deploy.replicas"),
+    "pull policy": Case(compose("services:\n  app: {image: x, pull_policy: '${P:-sometimes}'}\n"),
+                        service="app", key="pull_policy", match="sometimes"),
     "volume": Case(compose("services:\n  app: {image: x, volumes: ['a:b:c:d']}\n"), service="app", key="volumes"),
     # a Windows container path parses as compose reads it (drive letters in source and target), and
     # is refused as what it is, not as an unreadable entry

@@ -172,7 +172,7 @@ def test_each_chart_has_a_closed_byte_stable_schema_covering_its_values(out):
         image = schema["properties"].get("image")
         if image:
             assert image["additionalProperties"] is False
-            assert image["properties"]["pullPolicy"]["enum"] == ["Always", "IfNotPresent", "Never"]
+            assert image["properties"]["pullPolicy"]["enum"] == ["Always", "IfNotPresent", "Never", ""]
             assert schema["properties"]["service"]["properties"]["type"]["enum"] == \
                 ["ClusterIP", "NodePort", "LoadBalancer"]
             assert "additionalProperties" not in schema["properties"]["global"]

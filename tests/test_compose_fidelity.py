@@ -108,6 +108,38 @@ def test_what_deploy_cannot_carry_is_a_finding_verify_reports(tmp_path):
     assert {"deploy.placement.constraints", "deploy.restart_policy", "deploy.resources.limits.pids"} <= explained
 
 
+PULLS = """
+    services:
+      a: {image: "example.com/a:1", pull_policy: always}
+      b: {image: "example.com/b:1", pull_policy: never}
+      c: {image: "example.com/c", pull_policy: missing}
+      d: {image: "example.com/d:1", pull_policy: daily}
+      e: {image: "example.com/e:1"}
+      f: {image: "example.com/f"}
+      g: {image: "example.com/g:1", pull_policy: build, build: .}
+    """
+
+
+def test_pull_policy_is_compose_s_or_the_kubelet_default_for_the_tag(tmp_path):
+    src, result, objs = _convert(tmp_path, PULLS)
+    assert result.ok, result.verify_summary
+    pulls = {name.removeprefix("app-"): d["spec"]["template"]["spec"]["containers"][0].get("imagePullPolicy")
+             for name, d in by_kind(objs, "Deployment").items()}
+    # e, f and g leave it to the kubelet: IfNotPresent for a tag, Always for latest (f)
+    assert pulls == {"a": "Always", "b": "Never", "c": "IfNotPresent", "d": "Always", "e": None, "f": None,
+                     "g": None}
+    said = {(f.service, f.action) for f in result.plan.findings if f.key == "pull_policy"}
+    assert said == {("d", "changed"), ("f", "changed"), ("g", "dropped")}
+    # verify compares the kubelet's effective policy: a chart that pulled `always` only when
+    # missing, or pinned f's latest to IfNotPresent, differs from compose unexplained
+    for obj in by_kind(objs, "Deployment").values():
+        container = obj["spec"]["template"]["spec"]["containers"][0]
+        if container["image"].startswith(("example.com/a", "example.com/f")):
+            container["imagePullPolicy"] = "IfNotPresent"
+    bad = {(s.service, d.field) for s in verify_objects(prepare([src]), objs) for d in s.unexplained}
+    assert bad == {("a", "pull_policy"), ("f", "pull_policy")}
+
+
 def test_cpus_become_cpu_quantities():
     from compose2helm.plan.scheduling import cpu_quantity
     assert [cpu_quantity(x) for x in ("0.5", "1", "1.25", "0.001", "2.0", "0.0001", "lots")] == \

@@ -131,6 +131,7 @@ class Service:
     file: Path                          # the file that declared it (messages name it)
     image: str | None = None            # interpolated with defaults
     build: bool = False
+    pull_policy: str | None = None      # compose's word (always, missing, daily, ...); None: not said
     command: list[Template] | None = None       # shell-split when given as a string
     entrypoint: list[Template] | None = None
     environment: dict[str, Template | None] = field(default_factory=dict)  # None: `- KEY` pass-through

@@ -22,6 +22,10 @@ def _image(s: Service, v: Values) -> str | None:
     return text + (f", image.digest {img.digest}" if img.digest else "")
 
 
+def _pull_policy(s: Service, v: Values) -> str | None:
+    return f"image.pullPolicy {v.image.pull_policy}" if v.image.pull_policy else None
+
+
 def _command(s: Service, v: Values) -> str | None:
     if v.args is None or s.command is None:
         return None
@@ -142,6 +146,7 @@ def _deploy(s: Service, v: Values) -> str | None:
 
 CARRIED: dict[str, Callable[[Service, Values], str | None]] = {
     "image": _image,
+    "pull_policy": _pull_policy,
     "command": _command,
     "entrypoint": _entrypoint,
     "environment": _environment,

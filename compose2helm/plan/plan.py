@@ -17,6 +17,7 @@ class Image:
     repository: str
     tag: str
     digest: str = ""
+    pull_policy: str = ""     # "": the kubelet's default for the tag
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class ServiceValues:
     @property
     def image(self) -> Image:
         img = self._tree.get("image") or {}
-        return Image(str(img.get("repository", "")), str(img.get("tag", "latest")), str(img.get("digest", "")))
+        return Image(str(img.get("repository", "")), str(img.get("tag", "latest")), str(img.get("digest", "")),
+                     str(img.get("pullPolicy", "")))
 
     @property
     def ports(self) -> list[ServicePort]:

@@ -16,6 +16,7 @@ from .plan import ServiceValues
 from .scheduling import cpu_quantity, placement_values
 from .privileges import security_values
 from .requests import overlay_requests
+from .pull import pull_policy_value
 from .probes import chart_probes, healthcheck_probe, rule_probes
 from .rules import Rule, split_image
 from .texts import Context, chart_text, env_entry, escape, literal_text, value_ref
@@ -71,6 +72,7 @@ def service_values(s: Service, rule: Rule, ports: list[int], ctx: Context, megas
         v["image"]["digest"] = digest
     if not tag and not digest:
         note("image", "changed", "no tag: latest, as compose pulls it", POLICY_NO_MEANING)
+    pull_policy_value(s, v["image"], note)
     if s.deploy and s.deploy.replicas is not None:
         v["replicaCount"] = s.deploy.replicas
     v.update(placement_values(s, note))
@@ -341,5 +343,3 @@ def _other_keys(s: Service, ctx: Context, megaservice: bool) -> None:
             note(key, "dropped", "pods share one cluster network", POLICY_NO_MEANING)
         else:
             note(key, "dropped", f"{key} is not carried", POLICY_UNKNOWN)
-
-

@@ -14,9 +14,10 @@ from ..compose import interpolate
 from ..compose.model import ComposeProject, Service, Template, Var
 from ..plan.accelerators import accelerator
 from ..plan.endpoints import HOST, EndpointIndex, companion_port, policy_address
-from ..plan.findings import POLICY_VALUE
+from ..plan.findings import POLICY_PULL, POLICY_VALUE
 from ..plan.privileges import device_paths
 from ..plan.probes import healthcheck_probe
+from ..plan.pull import compose_pull_policy, kubelet_default
 from ..plan.rules import Policy, Rule, split_image
 from ..util.quantities import quantity
 
@@ -159,6 +160,11 @@ def compose_record(service: Service, project: ComposeProject, policy: Policy, ru
 
     repo, tag, digest = split_image(service.image or "")
     v["image"] = f"{repo}@{digest}" if digest else f"{repo}:{tag or 'latest'}"
+    # when the kubelet pulls it: compose's policy, else Kubernetes' default for the tag, which
+    # asks the registry at every start for latest where compose pulls once (policy:image-pull)
+    v["pull_policy"] = compose_pull_policy(service.pull_policy) or kubelet_default(tag or "latest", digest)
+    if compose_pull_policy(service.pull_policy) is None and v["pull_policy"] == "Always":
+        rec.applied.append(Applied("pull_policy", "missing", "Always", POLICY_PULL))
     v["command"] = [resolved(t, "command", False) for t in service.entrypoint] if service.entrypoint else []
     v["args"] = [resolved(t, "args", False) for t in service.command] if service.command else []
     for key, t in service.environment.items():
@@ -282,7 +288,11 @@ def workload_record(workload: dict[str, Any], objects: "ObjectIndex | list[dict[
     containers = spec.get("containers") or []
     c = next((x for x in containers if x.get("name") == container_name), containers[0] if containers else {})
     by_kind = index.by_kind
-    v: dict[str, Any] = {"image": c.get("image"), "command": [str(x) for x in c.get("command") or []],
+    image = str(c.get("image") or "")
+    _repo, tag, digest = split_image(image)
+    v: dict[str, Any] = {"image": c.get("image"),
+                         "pull_policy": c.get("imagePullPolicy") or kubelet_default(tag, digest),
+                         "command": [str(x) for x in c.get("command") or []],
                          "args": [str(x) for x in c.get("args") or []]}
     env: dict[str, Any] = {}
     sources: dict[str, str] = {}
