@@ -8,9 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import CORPUS, by_kind, manifest_objects, needs_shared
+from conftest import by_kind, CORPUS, load_yaml, manifest_objects, needs_shared
 from compose2helm.compose.layout import overlay_base
 from compose2helm.errors import InputError
 from compose2helm.pipeline.convert import convert
@@ -47,7 +46,7 @@ def test_a_plain_project_converts_without_flags(tmp_path):
     assert sorted(deployments) == ["myapp-redis", "myapp-web"]
     images = {n: d["spec"]["template"]["spec"]["containers"][0]["image"] for n, d in deployments.items()}
     assert images == {"myapp-redis": "redis:7.2", "myapp-web": "nginx:1.27"}
-    values = yaml.safe_load((tmp_path / "out/helm-charts/myapp/default-values.yaml").read_text())
+    values = load_yaml((tmp_path / "out/helm-charts/myapp/default-values.yaml").read_text())
     assert values["web"]["env"]["REDIS_HOST"] == "{{ .Release.Name }}-redis"
     assert "DB_PASSWD" in values["web"]["secretEnv"] and "DB_PASSWD" not in values["web"].get("env", {})
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
-from conftest import FIXTURES, SHARED
+from conftest import FIXTURES, load_yaml, SHARED
 
 from compose2helm.errors import InputError
 from compose2helm.helm.commands import merge_values
@@ -30,7 +29,7 @@ def out(tmp_path_factory):
 
 
 def _render(out, overlay: str, extra: dict | None = None, release: str = "chatqna") -> list[dict]:
-    values = yaml.safe_load((out / "helm-charts/chatqna" / overlay).read_text())
+    values = load_yaml((out / "helm-charts/chatqna" / overlay).read_text())
     return [d.obj for d in render_chart(out / "helm-charts/chatqna", merge_values(values, extra or {}), release)]
 
 
@@ -44,7 +43,7 @@ def _no_problems(objs: list[dict]) -> None:
 
 
 def _config(obj: dict) -> dict:
-    return yaml.safe_load(obj["data"]["config.yaml"])
+    return load_yaml(obj["data"]["config.yaml"])
 
 
 # --- off by default -------------------------------------------------------------------------------
@@ -94,7 +93,7 @@ def test_engine_target_follows_accelerator_resources(out):
     # The Gaudi overlay asks for habana.ai/gaudi: the accelerator target.
     assert target(_render(out, "gaudi-values.yaml", scaled))["averageValue"] == "120"
     # Without a device-plugin resource (Helm merges maps, so the overlay's limits are replaced here).
-    values = yaml.safe_load((out / "helm-charts/chatqna/gaudi-values.yaml").read_text())
+    values = load_yaml((out / "helm-charts/chatqna/gaudi-values.yaml").read_text())
     values["vllm"]["resources"] = {"limits": {"cpu": "8"}, "requests": {"cpu": "4"}}
     values = merge_values(values, scaled)
     assert target([d.obj for d in render_chart(out / "helm-charts/chatqna", values, "chatqna")])["averageValue"] == "7"
@@ -144,7 +143,7 @@ def test_metric_prefix_is_a_prometheus_name(out):
 
 @pytest.mark.skipif(not HPA_VALUES.is_file(), reason="GenAIInfra's reference charts are not present")
 def test_genaiinfra_hpa_values_mean_the_same(out):
-    hpa_values = yaml.safe_load(HPA_VALUES.read_text())
+    hpa_values = load_yaml(HPA_VALUES.read_text())
     objs = _render(out, "gaudi-tgi-values.yaml", hpa_values)
     hpa = _named(objs, "HorizontalPodAutoscaler")
     # vllm is off in this overlay: its autoscaling settings stay without effect, as in GenAIInfra.
@@ -309,7 +308,7 @@ def test_rendered_in_parts_the_same(out, monkeypatch):
     from compose2helm.helm import render
 
     umbrella = (out / "helm-charts/chatqna").resolve()
-    values = merge_values(yaml.safe_load((umbrella / "gaudi-values.yaml").read_text()), {
+    values = merge_values(load_yaml((umbrella / "gaudi-values.yaml").read_text()), {
         "global": {"monitoring": True}, "dashboard": {"scaling": True},
         "tei": {"autoscaling": {"enabled": True}}, "vllm": {"autoscaling": {"enabled": True}}})
     monkeypatch.setattr(render, "_CHUNK", 1)

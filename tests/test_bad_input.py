@@ -1,22 +1,28 @@
-"""Bad input through the real command line: exit code 2, one line naming file/service/key, nothing written.
+"""Bad input through the command line: exit code 2, one line naming file/service/key, nothing written.
 
-Every case runs `python -m compose2helm convert ...` into an output directory that already holds a
-file, and checks that the output tree (files, directories and symlinks) is byte-for-byte unchanged,
-that no `.compose2helm-*` scratch directory is left, and that nothing was written outside it.
+Every case runs `compose2helm convert ...` (its entry point, main(), in this process; a sample of
+them also as `python -m compose2helm` in a process of its own) into an output directory that
+already holds a file, and checks that the output tree (files, directories and symlinks) is
+byte-for-byte unchanged, that no `.compose2helm-*` scratch directory is left, and that nothing
+was written outside it.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from compose2helm.compose.load import load_project
 from compose2helm.compose.model import Port
+from compose2helm.cli.main import main
 from compose2helm.errors import InputError
 
 
@@ -245,8 +251,39 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=120, env=env)
 
 
+def call_cli(*args: str) -> subprocess.CompletedProcess:
+    """The command line's entry point called in this process, its streams captured: what a run of
+    the program prints and the code it exits with, without starting an interpreter for each case."""
+    out, err = io.StringIO(), io.StringIO()
+    code: int | str | None = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+    return subprocess.CompletedProcess(list(args), code if isinstance(code, int) else int(code is not None),
+                                       out.getvalue(), err.getvalue())
+
+
+# Every case is run through main() in this process; these through a real process too (the
+# program as installed: interpreter start, imports, its own streams and exit status).
+IN_A_PROCESS = ["missing file", "invalid utf-8", "not yaml", "schema: wrong type", "required ${V:?msg} unset",
+                "pull policy", "release name too long", "env file with a malformed line", "--out is the compose file",
+                "symlinked manifests pointing outside"]
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_bad_input(tmp_path, name):
+def test_bad_input(tmp_path, name, monkeypatch):
+    monkeypatch.delenv("COMPOSE2HELM_DEBUG", raising=False)
+    check_case(tmp_path, name, call_cli)
+
+
+@pytest.mark.parametrize("name", IN_A_PROCESS)
+def test_bad_input_in_a_process(tmp_path, name):
+    check_case(tmp_path, name, run_cli)
+
+
+def check_case(tmp_path: Path, name: str, cli: Callable[..., subprocess.CompletedProcess]) -> None:
     case = CASES[name]
     if case.root_skips and hasattr(os, "geteuid") and os.geteuid() == 0:
         pytest.skip("root reads files whatever their mode")
@@ -270,7 +307,7 @@ def test_bad_input(tmp_path, name):
         args += ["--out", str(out)]
     before, before_elsewhere, before_input = snapshot(out), snapshot(elsewhere), snapshot(d)
 
-    r = run_cli("convert", str(d / case.src), *args)
+    r = cli("convert", str(d / case.src), *args)
 
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
@@ -292,6 +329,7 @@ def test_bad_input(tmp_path, name):
 
 def test_cases_cover_the_brief():
     assert len(CASES) >= 25
+    assert set(IN_A_PROCESS) <= set(CASES)
 
 
 # --- unknown keys: a warning by default, fatal with strict ------------------------------------

@@ -5,8 +5,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import by_kind, manifest_objects
+from conftest import by_kind, load_yaml, manifest_objects
 
 from compose2helm.errors import InputError, VerificationError
 from compose2helm.helm import render
@@ -48,7 +47,7 @@ def _rendered_again(out: Path, chart: str, overlay: str) -> str:
     """As the manifests are rendered: render-only, into the release's namespace, created first."""
     from compose2helm.pipeline.umbrella import namespace_text
 
-    values = yaml.safe_load((out / "helm-charts" / chart / f"{overlay}-values.yaml").read_text(encoding="utf-8"))
+    values = load_yaml((out / "helm-charts" / chart / f"{overlay}-values.yaml").read_text(encoding="utf-8"))
     values["global"] = {**(values.get("global") or {}), "renderOnly": True}
     return namespace_text(chart) + manifest_text(render.render_chart(out / "helm-charts" / chart, values, chart,
                                                                      namespace=chart))
@@ -65,7 +64,7 @@ def test_every_manifest_is_what_its_overlay_gives_with_the_final_umbrella(tmp_pa
         committed = (out / "manifests/Ex" / overlay / "ex.yaml").read_text(encoding="utf-8")
         assert unstamped(committed) == _rendered_again(out, "ex", overlay)
     # The umbrella has the megaservice's templates: the overlay without one turns them off.
-    assert yaml.safe_load((out / "helm-charts/ex/aipc-values.yaml").read_text())["enabled"] is False
+    assert load_yaml((out / "helm-charts/ex/aipc-values.yaml").read_text())["enabled"] is False
     assert "ex" not in by_kind(manifest_objects(out / "manifests/Ex/aipc/ex.yaml"), "Deployment")
     assert "ex" in by_kind(manifest_objects(out / "manifests/Ex/cpu/ex.yaml"), "Deployment")
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, load_yaml
 
 from compose2helm.helm import lint as helm_lint
 from compose2helm.util import cache
@@ -87,11 +87,11 @@ def test_parsed_texts_are_kept_only_when_json_holds_them_exactly(kept):
 
     def parse(text):
         calls.append(text)
-        return yaml.safe_load(text)
+        return load_yaml(text)
 
     for text, keeps in (("a: [1, 2.5, true, null, x]\n", True), ("80: http\n", False), ("d: 2020-01-01\n", False)):
         first = cache.parsed("t", text, parse)
-        assert cache.parsed("t", text, parse) == first == yaml.safe_load(text)
+        assert cache.parsed("t", text, parse) == first == load_yaml(text)
         assert len(calls) == (1 if keeps else 2)
         calls.clear()
     assert isinstance(cache.parsed("t", "d: 2020-01-01\n", parse)["d"], datetime.date)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import helm_python as helm
 import pytest
-import yaml
-from conftest import CORPUS, EXAMPLES, convert_example, needs_shared
+from conftest import convert_example, CORPUS, EXAMPLES, load_yaml, needs_shared
 
 from compose2helm.chart.charts import CHART_VERSION, Dependency, common_chart, umbrella_chart
 from compose2helm.chart.docs import parse_table
@@ -41,7 +40,7 @@ def _charts(out: Path) -> list[Path]:
 
 
 def _overlay(out: Path, name: str) -> dict:
-    return yaml.safe_load((out / "helm-charts/chatqna" / name).read_text()) or {}
+    return load_yaml((out / "helm-charts/chatqna" / name).read_text()) or {}
 
 
 def _merge(a: dict, b: dict) -> dict:
@@ -57,7 +56,7 @@ def _helm_render(out: Path, chart: str, values: dict, tmp_path: Path, release: s
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(out / "helm-charts", work)
     target = work / chart
-    if (yaml.safe_load((target / "Chart.yaml").read_text()) or {}).get("dependencies"):
+    if (load_yaml((target / "Chart.yaml").read_text()) or {}).get("dependencies"):
         helm.dependency_update(str(target))
     with helm.Chart.load(str(target)) as loaded:
         return loaded.render(values=values, name=release, namespace="default")
@@ -144,7 +143,7 @@ def test_overlays_validate_everywhere_they_are_written(out):
     overlays = sorted((out / "helm-charts").rglob("*-values.yaml"))
     assert len(overlays) == 2
     for path in overlays:
-        render_chart(path.parent, yaml.safe_load(path.read_text()), "chatqna")
+        render_chart(path.parent, load_yaml(path.read_text()), "chatqna")
 
 
 def test_each_chart_has_a_closed_byte_stable_schema_covering_its_values(out):
@@ -160,7 +159,7 @@ def test_each_chart_has_a_closed_byte_stable_schema_covering_its_values(out):
             # The megaservice's model id is the engine's value (vllm.LLM_MODEL_ID), not one of its own.
             assert "LLM_MODEL_ID" not in schema["properties"]
             assert schema["properties"]["LOGFLAG"]["type"] == ["string", "number", "boolean", "null"]
-        values = yaml.safe_load((chart / "values.yaml").read_text())
+        values = load_yaml((chart / "values.yaml").read_text())
         for key, value in values.items():
             assert key in schema["properties"], (chart.name, key)
             node = schema["properties"][key]
@@ -183,7 +182,7 @@ def test_each_chart_has_a_closed_byte_stable_schema_covering_its_values(out):
 def test_umbrella_schema_closes_every_dependency_to_the_keys_its_chart_and_overlays_take(out):
     chart = out / "helm-charts/chatqna"
     schema = json.loads((chart / "values.schema.json").read_text())
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    meta = load_yaml((chart / "Chart.yaml").read_text())
     overlays = [_overlay(out, name) for name in ("gaudi-tgi-values.yaml", "cpu-tgi-values.yaml")]
     for dep in meta["dependencies"]:
         key = dep.get("alias") or dep["name"]
@@ -208,7 +207,7 @@ def _leaves(data: dict, prefix: str = "") -> dict[str, object]:
 def test_readme_table_matches_values_yaml(out):
     for chart in _charts(out):
         readme = (chart / "README.md").read_text()
-        values = yaml.safe_load((chart / "values.yaml").read_text())
+        values = load_yaml((chart / "values.yaml").read_text())
         rows = parse_table(readme)
         assert rows, chart
         paths = _leaves(values)
@@ -287,7 +286,7 @@ def test_helm_test_pod_maps_a_named_probe_port_to_the_service_port(out, tmp_path
     values = {"service": {"ports": [{"name": "metrics", "port": 9090}, {"name": "http", "port": 8080,
                                                                          "targetPort": 80}]},
               "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}}}
-    pod = yaml.safe_load(_helm_render(out, "common/tgi", values, tmp_path, release="x")
+    pod = load_yaml(_helm_render(out, "common/tgi", values, tmp_path, release="x")
                          ["tgi/templates/tests/test-pod.yaml"])
     assert pod["spec"]["containers"][0]["command"][-1] == "wget -q -T 10 -O /dev/null http://x-tgi:8080/ready"
 
@@ -318,7 +317,7 @@ def test_common_chart_notes(out, tmp_path):
 
 def test_chart_metadata(out):
     for chart in _charts(out):
-        meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+        meta = load_yaml((chart / "Chart.yaml").read_text())
         assert meta["name"] == chart.name and meta["apiVersion"] == "v2"
         assert SEMVER.match(meta["version"]) and meta["version"] == CHART_VERSION
         assert meta["description"] and meta["keywords"] and "opea" in meta["keywords"]
@@ -329,7 +328,7 @@ def test_chart_metadata(out):
         for dep in meta.get("dependencies") or []:
             assert dep["version"] == meta["version"]
         if chart.parent.name == "common":
-            values = yaml.safe_load((chart / "values.yaml").read_text())
+            values = load_yaml((chart / "values.yaml").read_text())
             assert meta["appVersion"] == values["image"]["tag"]
         for rel in ("README.md", "values.schema.json", "templates/NOTES.txt", "templates/tests/test-pod.yaml"):
             assert (chart / rel).is_file(), f"{chart.name}: {rel}"
@@ -344,12 +343,12 @@ def test_lint_is_clean_but_for_the_icon(out):
 def test_chart_version_can_be_opea_latest(tmp_path):
     rules = load_rules()
     tgi = common_chart(rules.by_component("tgi"), chart_version="0-latest")
-    assert yaml.safe_load(tgi["Chart.yaml"])["version"] == "0-latest"
+    assert load_yaml(tgi["Chart.yaml"])["version"] == "0-latest"
     from compose2helm.plan.prepare import prepare
     plan = prepare([GAUDI]).plan
     files = umbrella_chart(plan, [Dependency("tgi", "")], rules.by_component("megaservice"),
                            {"gaudi-tgi-values.yaml": "x"}, chart_version="0-latest")
-    meta = yaml.safe_load(files["Chart.yaml"])
+    meta = load_yaml(files["Chart.yaml"])
     assert meta["version"] == "0-latest" and meta["dependencies"][0]["version"] == "0-latest"
     # helm resolves file:// dependencies of that version and renders
     root = tmp_path / "helm-charts"
@@ -381,7 +380,7 @@ def test_other_examples_lint_clean_and_render_their_tests(rel, tmp_path):
     for chart, messages in result.lint.items():
         assert [m.message for m in messages] == ["icon is recommended"], chart
     umbrella = tmp_path / "helm-charts" / result.plan.chart
-    values = yaml.safe_load((umbrella / f"{result.plan.overlay_name}-values.yaml").read_text())
+    values = load_yaml((umbrella / f"{result.plan.overlay_name}-values.yaml").read_text())
     docs = render_chart(umbrella, values, result.release)
     pods = {d.obj["metadata"]["name"] for d in docs if is_test_hook(d)}
     services = {d.obj["metadata"]["name"] for d in docs if d.obj["kind"] == "Service"}

@@ -12,8 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES, load_yaml_all, REPO
 from test_cli import GAUDI, run
 
 
@@ -285,7 +284,7 @@ def test_helm_binary_and_embedded_engine_render_the_same_objects(converted):
     assert embedded.returncode == 0 and binary.returncode == 0, binary.stderr
 
     def objects(text: str) -> list[str]:
-        docs = [d for d in yaml.safe_load_all(text) if d]
+        docs = [d for d in load_yaml_all(text) if d]
         return sorted(json.dumps(d, sort_keys=True) for d in docs)
     assert objects(binary.stdout) == objects(embedded.stdout)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from conftest import by_kind, manifest_objects
+from conftest import by_kind, load_yaml, manifest_objects
 from compose2helm.pipeline.convert import convert
 from compose2helm.plan.prepare import prepare
 from compose2helm.verify.check import verify_objects
@@ -261,7 +261,7 @@ def test_a_required_secret_stops_the_install_until_set_and_the_manifest_carries_
     assert result.ok
     assert by_kind(objs, "Secret")["app-web-secret"]["stringData"] == {"OPENAI_API_KEY": "", "OTHER_API_KEY": ""}
     umbrella = tmp_path / "out" / "helm-charts" / "app"
-    overlay = yaml.safe_load((umbrella / "default-values.yaml").read_text())
+    overlay = load_yaml((umbrella / "default-values.yaml").read_text())
 
     def secret(**web):
         values = {**overlay, "web": {**overlay["web"], **web}}
@@ -281,7 +281,7 @@ def test_helm_test_connects_to_a_tcp_port_and_skips_a_udp_only_service(tmp_path)
     import yaml
     src, result, objs = _convert(tmp_path, PROTOCOLS)
     umbrella = tmp_path / "out" / "helm-charts" / "app"
-    docs = render_chart(umbrella, yaml.safe_load((umbrella / "default-values.yaml").read_text()), "r")
+    docs = render_chart(umbrella, load_yaml((umbrella / "default-values.yaml").read_text()), "r")
     tests = {d.obj["metadata"]["name"]: d.obj["spec"]["containers"][0]["command"][-1]
              for d in docs if d.obj and d.obj["kind"] == "Pod"}
     assert tests["r-dns-testpod"] == "nc -z -w 5 r-dns 53"        # its TCP port, not the UDP one listed first
@@ -292,7 +292,7 @@ def test_helm_test_connects_to_a_tcp_port_and_skips_a_udp_only_service(tmp_path)
             ports: ["8125:8125/udp"]
         """)
     umbrella = tmp_path / "udp" / "out" / "helm-charts" / "app"
-    docs = render_chart(umbrella, yaml.safe_load((umbrella / "default-values.yaml").read_text()), "r")
+    docs = render_chart(umbrella, load_yaml((umbrella / "default-values.yaml").read_text()), "r")
     assert not [d for d in docs if d.obj and d.obj["kind"] == "Pod"]
     assert [p["protocol"] for p in by_kind([d.obj for d in docs if d.obj], "Service")["r-statsd"]["spec"]["ports"]] \
         == ["UDP"]
@@ -328,7 +328,7 @@ def test_a_required_secret_inside_a_longer_value_is_required_too(tmp_path):
     assert result.ok
     assert by_kind(objs, "Secret")["app-web-secret"]["stringData"] == {"AUTH_HEADER": "Bearer "}
     umbrella = tmp_path / "out" / "helm-charts" / "app"
-    overlay = yaml.safe_load((umbrella / "default-values.yaml").read_text())
+    overlay = load_yaml((umbrella / "default-values.yaml").read_text())
     with pytest.raises(InputError, match="SERVICE_TOKEN is required: a token for the API"):
         render_chart(umbrella, overlay, "r")
     overlay["web"]["SERVICE_TOKEN"] = "t0k"

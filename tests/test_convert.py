@@ -5,8 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import CORPUS, EXAMPLES, FIXTURES, REPO, by_kind, manifest_objects, needs_shared
+from conftest import by_kind, CORPUS, EXAMPLES, FIXTURES, load_yaml, manifest_objects, needs_shared, REPO
 
 from compose2helm.compose.layout import discover_env_files, place
 from compose2helm.compose.load import load_project
@@ -160,7 +159,7 @@ def test_no_secret_in_configmaps(path, converted):
 
 def _render_with(out: Path, result, extra: dict) -> dict:
     chart_dir = out / "helm-charts" / result.plan.chart
-    values = yaml.safe_load((chart_dir / f"{result.plan.overlay_name}-values.yaml").read_text())
+    values = load_yaml((chart_dir / f"{result.plan.overlay_name}-values.yaml").read_text())
     merged = _merge(values, extra)
     docs = render_chart(chart_dir, merged, result.release)
     return {(d.obj["kind"], d.obj["metadata"]["name"]): d.obj for d in docs}
@@ -221,12 +220,12 @@ def test_platforms_share_common_charts_and_one_umbrella(tmp_path):
     chart = tmp_path / "helm-charts/chatqna"
     # the mid-2024 files run TGI: GenAIInfra's names for that are gaudi-tgi and cpu-tgi
     assert (chart / "gaudi-tgi-values.yaml").is_file() and (chart / "cpu-tgi-values.yaml").is_file()
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    meta = load_yaml((chart / "Chart.yaml").read_text())
     deps = {d.get("alias") or d["name"]: d for d in meta["dependencies"]}
     for key, d in deps.items():
         assert d["repository"] == f"file://../common/{d['name']}"
         assert d["condition"] == f"{key}.enabled"
-    values = yaml.safe_load((chart / "values.yaml").read_text())
+    values = load_yaml((chart / "values.yaml").read_text())
     assert all(values[k]["enabled"] is False for k in deps)
     # xeon's llm-uservice is not in the gaudi file: the gaudi rendering leaves it out
     gaudi = manifest_objects(tmp_path / "manifests/ChatQnA/gaudi-tgi/chatqna.yaml")

@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +20,7 @@ from compose2helm.pipeline.explain import as_dict, explain_files
 from compose2helm.plan.prepare import prepare
 from compose2helm.plan.rules import load_rules
 
-from conftest import FIXTURES
+from conftest import FIXTURES, load_yaml
 
 POLICY = load_rules().policy
 HEAD = FIXTURES
@@ -149,7 +148,7 @@ def test_megaservice_model_follows_the_engine(tmp_path):
     default = _workload_texts(objs, "ex", "ex-vllm")[0]["LLM_MODEL_ID"]
     assert default and _workload_texts(objs, "ex", "ex")[0]["LLM_MODEL"] == default
     # No top-level key of its own is left to set and be ignored.
-    assert "LLM_MODEL_ID" not in yaml.safe_load((umbrella / "gaudi-values.yaml").read_text())
+    assert "LLM_MODEL_ID" not in load_yaml((umbrella / "gaudi-values.yaml").read_text())
 
 
 def test_two_charts_share_a_global_and_keep_their_own_keys(tmp_path):

@@ -11,8 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import CORPUS, FIXTURES, needs_shared
+from conftest import CORPUS, FIXTURES, load_yaml, needs_shared
 
 from compose2helm.errors import InputError
 from compose2helm.pipeline.explain import explain_files, explain_tree, summary
@@ -195,7 +194,7 @@ def test_input_compose_every_key_explained():
 def _raw_services(file: Path) -> dict:
     """The services mapping of a compose file as written, parsed once per file (the corpus test asks for every
     service of a file, and the files repeat across base/overlay jobs)."""
-    return (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("services") or {}
+    return (load_yaml(file.read_text(encoding="utf-8")) or {}).get("services") or {}
 
 
 def _raw_keys(file: Path, name: str) -> set[str]:

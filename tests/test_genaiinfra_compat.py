@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import load_yaml
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -266,7 +266,7 @@ def test_measure_over_genaiinfra_values_files(tmp_path, migrated):
     assert overall["files"] == len(THEIR_FILES) == 45
     ours = [u for u in result["umbrellas"] if (migrated / u / "Chart.yaml").is_file()]
     distinct = {(p.parent.name, k) for p in THEIR_FILES if p.parent.name in ours
-                for k, _v in compat.flatten(yaml.safe_load(p.read_text(encoding="utf-8")) or {})}
+                for k, _v in compat.flatten(load_yaml(p.read_text(encoding="utf-8")) or {})}
     assert overall["keys"] == len(distinct)
     assert overall["effective"] + overall["rejected"] + overall["ignored"] + overall["untested"] == overall["keys"]
     assert overall["untested"] == 0   # every base overlay of ours renders alone

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SHARED
+from conftest import load_yaml, REPO, SHARED
 
 from compose2helm.verify.parity import (classify, compare, components, drift_markdown, evidence_problems,
                                         load_manifest, parity, render_reference)
 
 
 REFERENCE = SHARED / "reference" / "genaiinfra"
-DRIFT = yaml.safe_load((REPO / "benchmarks" / "genaiinfra_parity.yaml").read_text(encoding="utf-8"))
+DRIFT = load_yaml((REPO / "benchmarks" / "genaiinfra_parity.yaml").read_text(encoding="utf-8"))
 needs_reference = pytest.mark.skipif(not (REFERENCE / "chatqna").is_dir(),
                                      reason="../shared/reference/genaiinfra is not present")
 
@@ -181,7 +181,7 @@ def test_every_documented_drift_is_backed_by_compose(results):
 @needs_reference
 def test_a_changed_accelerator_count_in_genaiinfra_is_a_new_difference(tmp_path):
     """What the parity test would catch: their file asking two Gaudi cards for vLLM."""
-    values = yaml.safe_load((REFERENCE / "chatqna/gaudi-values.yaml").read_text(encoding="utf-8"))
+    values = load_yaml((REFERENCE / "chatqna/gaudi-values.yaml").read_text(encoding="utf-8"))
     values["vllm"]["resources"]["limits"]["habana.ai/gaudi"] = 2
     changed = tmp_path / "gaudi-values.yaml"
     changed.write_text(yaml.safe_dump(values))

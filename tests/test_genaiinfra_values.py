@@ -4,8 +4,7 @@ while unset), GenAIInfra's names for our concepts (extraCmdArgs, extraCmd.comman
 from __future__ import annotations
 
 import pytest
-import yaml
-from conftest import FIXTURES, convert_example, plan_of
+from conftest import convert_example, FIXTURES, load_yaml, load_yaml_all, plan_of
 
 from compose2helm.errors import InputError
 from compose2helm.helm.commands import merge_values
@@ -52,7 +51,7 @@ def ex(tmp_path_factory):
     assert result.ok
     chart = tmp / "out/helm-charts/ex"
     [overlay] = sorted(chart.glob("*-values.yaml"))
-    return chart, yaml.safe_load(overlay.read_text())
+    return chart, load_yaml(overlay.read_text())
 
 
 def _render(ex, extra: dict | None = None) -> dict[tuple[str, str], dict]:
@@ -127,7 +126,7 @@ def test_a_secret_setting_goes_into_the_secret(ex):
 
 
 def test_a_setting_is_documented_null_and_typed(ex):
-    tgi = yaml.safe_load((ex[0].parent / "common/tgi/values.yaml").read_text())
+    tgi = load_yaml((ex[0].parent / "common/tgi/values.yaml").read_text())
     assert tgi["MAX_BATCH_SIZE"] is None and tgi["MAX_INPUT_LENGTH"] == ""
     readme = (ex[0].parent / "common/data-prep/README.md").read_text()
     assert "| `DATAPREP_BACKEND` |" in readme and "OPEA_DATAPREP_MILVUS" in readme
@@ -163,15 +162,15 @@ def test_service_port_sets_the_first_ports_service_port(ex):
 def test_the_ui_is_keyed_and_named_as_genaiinfra_does_and_nginx_follows(tmp_path):
     result = convert([FIXTURES / "ChatQnA/docker_compose/intel/hpu/gaudi/compose.yaml"], tmp_path)
     chart = tmp_path / "helm-charts/chatqna"
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    meta = load_yaml((chart / "Chart.yaml").read_text())
     assert {"name": "ui", "alias": "chatqna-ui"}.items() <= next(
         d for d in meta["dependencies"] if d["name"] == "ui").items()
-    objs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all((tmp_path / result.manifest).read_text())
+    objs = {(d["kind"], d["metadata"]["name"]): d for d in load_yaml_all((tmp_path / result.manifest).read_text())
             if d}
     assert ("Service", "chatqna-chatqna-ui") in objs
     assert objs[("ConfigMap", "chatqna-nginx-config")]["data"]["FRONTEND_SERVICE_IP"] == "chatqna-chatqna-ui"
     # GenAIInfra's key for it takes effect
-    overlay = yaml.safe_load((chart / "gaudi-values.yaml").read_text())
+    overlay = load_yaml((chart / "gaudi-values.yaml").read_text())
     docs = render_chart(chart, merge_values(overlay, {"chatqna-ui": {"image": {"tag": "1.3"}}}), "chatqna")
     ui = next(d.obj for d in docs
               if d.obj["kind"] == "Deployment" and d.obj["metadata"]["name"] == "chatqna-chatqna-ui")
@@ -200,7 +199,7 @@ def test_the_megaservice_takes_its_examples_settings_only(tmp_path):
     result = convert([FIXTURES / "ChatQnA/docker_compose/intel/hpu/gaudi/compose.yaml"], tmp_path)
     assert result.ok
     chart = tmp_path / "helm-charts/chatqna"
-    overlay = yaml.safe_load((chart / "gaudi-values.yaml").read_text())
+    overlay = load_yaml((chart / "gaudi-values.yaml").read_text())
     docs = render_chart(chart, merge_values(overlay, {"CHATQNA_TYPE": "CHATQNA_NO_RERANK"}), "chatqna")
     config = next(d.obj for d in docs if d.obj["kind"] == "ConfigMap" and d.obj["metadata"]["name"] == "chatqna-config")
     assert config["data"]["CHATQNA_TYPE"] == "CHATQNA_NO_RERANK"
@@ -214,7 +213,7 @@ def test_values_of_earlier_overlays_stay_accepted(tmp_path):
     convert([FIXTURES / "ChatQnA/docker_compose/intel/cpu/xeon/compose.yaml"], tmp_path)
     chart = tmp_path / "helm-charts/chatqna"
     for name in ("gaudi-values.yaml", "cpu-values.yaml"):
-        assert render_chart(chart, yaml.safe_load((chart / name).read_text()), "chatqna")
+        assert render_chart(chart, load_yaml((chart / name).read_text()), "chatqna")
 
 
 def test_defaults_render_what_they_rendered(ex):
@@ -228,7 +227,7 @@ def test_defaults_render_what_they_rendered(ex):
 def test_external_llm_points_the_megaservice_at_a_server_outside(tmp_path):
     convert([FIXTURES / "ChatQnA/docker_compose/intel/cpu/xeon/compose.yaml"], tmp_path)
     chart = tmp_path / "helm-charts/chatqna"
-    overlay = yaml.safe_load((chart / "cpu-values.yaml").read_text())
+    overlay = load_yaml((chart / "cpu-values.yaml").read_text())
 
     def megaservice(extra):
         docs = render_chart(chart, merge_values(overlay, extra), "chatqna")

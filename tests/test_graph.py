@@ -10,9 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import CORPUS, FIXTURES, needs_shared
+from conftest import CORPUS, FIXTURES, load_yaml_all, needs_shared
 from compose2helm.pipeline.convert import convert
 from compose2helm.pipeline.draw import draw
 from compose2helm.plan import graph
@@ -27,7 +26,7 @@ XEON_TGI = FIXTURES / "ChatQnA/docker_compose/intel/cpu/xeon/compose_tgi.yaml"
 def _edges_in_manifest(manifest: Path, release: str, mega: str) -> set[tuple[str, str, str]]:
     """(caller, callee, key) for every env value or flag argument in the rendered workloads that
     names another workload's Service: what the rewrite made, read back from the manifest."""
-    objects = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+    objects = [d for d in load_yaml_all(manifest.read_text()) if d]
     index = ObjectIndex(objects)
     policy = load_rules().policy
     workloads = [o for o in objects if o["kind"] in WORKLOAD_KINDS]

@@ -9,8 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import CORPUS, EXAMPLES, FIXTURES, needs_shared
+from conftest import CORPUS, EXAMPLES, FIXTURES, load_yaml, needs_shared
 
 from compose2helm.pipeline.drift import check
 from compose2helm.pipeline.migrate import discover, migrate
@@ -161,5 +160,5 @@ def test_into_examples_writes_kubernetes_files_and_nothing_else(tmp_path):
     assert sorted(report.into_examples) == added
     manifest = (root / "ChatQnA/kubernetes/manifests/gaudi/chatqna.yaml").read_text()
     assert manifest == (tmp_path / "out/manifests/ChatQnA/gaudi-tgi/chatqna.yaml").read_text()
-    gmc = yaml.safe_load((root / "ChatQnA/kubernetes/chatqna_xeon.yaml").read_text())
+    gmc = load_yaml((root / "ChatQnA/kubernetes/chatqna_xeon.yaml").read_text())
     assert gmc["kind"] == "GMConnector"

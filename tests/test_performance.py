@@ -9,7 +9,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import EXAMPLES
+from conftest import EXAMPLES, load_yaml
 
 from compose2helm.compose import read
 from compose2helm.errors import InputError
@@ -35,7 +35,7 @@ def test_an_umbrella_renders_the_same_in_parts(migrated, monkeypatch):
     """Parts of one dependency each (the size only matters above 100 dependencies)."""
     umbrella = migrated / "helm-charts" / "chatqna"
     for overlay in sorted(umbrella.glob("*-values.yaml")):
-        values = yaml.safe_load(overlay.read_text(encoding="utf-8"))
+        values = load_yaml(overlay.read_text(encoding="utf-8"))
         monkeypatch.setattr(render, "_CHUNK", 1)
         assert render._chunk_plan(umbrella.resolve(), values) is not None
         parts = render.render_chart(umbrella, values, "chatqna")
@@ -53,7 +53,7 @@ def test_parts_are_not_used_when_subcharts_could_depend_on_each_other(migrated, 
 def test_disabled_dependencies_are_left_out_and_render_the_same(migrated, monkeypatch):
     umbrella = migrated / "helm-charts" / "chatqna"
     for overlay in sorted(umbrella.glob("*-values.yaml")):
-        values = yaml.safe_load(overlay.read_text(encoding="utf-8"))
+        values = load_yaml(overlay.read_text(encoding="utf-8"))
         off = render.disabled_dependencies(umbrella, values)
         assert off and all(not (values.get(n) or {}).get("enabled") for n in off)
         pruned = render.render_chart(umbrella, values, "chatqna")
@@ -104,7 +104,7 @@ def test_only_plainly_disabled_dependencies_are_left_out(tmp_path, deps, default
 
 def test_rendered_objects_are_copies(migrated):
     umbrella = migrated / "helm-charts" / "chatqna"
-    values = yaml.safe_load((umbrella / "cpu-tgi-values.yaml").read_text(encoding="utf-8"))
+    values = load_yaml((umbrella / "cpu-tgi-values.yaml").read_text(encoding="utf-8"))
     first = render.render_chart(umbrella, values, "chatqna")
     first[0].obj["metadata"]["name"] = "changed"
     assert render.render_chart(umbrella, values, "chatqna")[0].obj["metadata"]["name"] != "changed"
@@ -197,7 +197,7 @@ def test_the_marked_rendering_leaves_out_only_what_coupling_does_not_read(migrat
         monkeypatch.setattr(render, "_CHUNK", chunk)
     umbrella = migrated / "helm-charts" / "chatqna"
     for overlay in sorted(umbrella.glob("*-values.yaml")):
-        values = yaml.safe_load(overlay.read_text(encoding="utf-8"))
+        values = load_yaml(overlay.read_text(encoding="utf-8"))
         whole = render.render_chart(umbrella, values, "chatqna")
         skip = unread_templates(whole)
         kinds = {d.obj["kind"] for d in whole if d.source in skip}

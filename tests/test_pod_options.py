@@ -7,8 +7,7 @@ import copy
 import textwrap
 
 import pytest
-import yaml
-from conftest import EXAMPLES
+from conftest import EXAMPLES, load_yaml, load_yaml_all
 
 from compose2helm.errors import InputError
 from compose2helm.helm.render import render_chart
@@ -51,8 +50,8 @@ def out(tmp_path_factory):
     result = convert([src], root / "out")
     assert result.ok, result.verification.as_dict()
     overlay = next((root / "out/helm-charts/ex").glob("*-values.yaml"))
-    manifest = [d for d in yaml.safe_load_all((root / "out" / result.manifest).read_text()) if d]
-    return {"root": root / "out", "chart": root / "out/helm-charts/ex", "overlay": yaml.safe_load(overlay.read_text()),
+    manifest = [d for d in load_yaml_all((root / "out" / result.manifest).read_text()) if d]
+    return {"root": root / "out", "chart": root / "out/helm-charts/ex", "overlay": load_yaml(overlay.read_text()),
             "manifest": manifest, "result": result}
 
 
@@ -122,7 +121,7 @@ def test_api_token_only_where_a_value_asks_and_the_policy_sees_it(out):
 def test_megaservice_uses_the_release_account(tmp_path):
     result = convert([EXAMPLES / "ChatQnA/docker/gaudi/compose.yaml"], tmp_path)
     assert result.ok
-    objs = [d for d in yaml.safe_load_all((tmp_path / result.manifest).read_text()) if d]
+    objs = [d for d in load_yaml_all((tmp_path / result.manifest).read_text()) if d]
     assert list(_named(objs, "ServiceAccount")) == ["chatqna"]
     pods = {n: d["spec"]["template"]["spec"] for n, d in _named(objs, "Deployment").items()}
     assert "chatqna" in pods and len(pods) > 5
@@ -143,7 +142,7 @@ def test_common_chart_alone_uses_the_default_account(out):
 # --- resource requests --------------------------------------------------------------------------
 
 def test_rule_requests_are_chart_defaults_and_compose_resources_win(out):
-    redis = yaml.safe_load((out["root"] / "helm-charts/common/redis-vector-db/values.yaml").read_text())
+    redis = load_yaml((out["root"] / "helm-charts/common/redis-vector-db/values.yaml").read_text())
     assert redis["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}}
     objs = out["manifest"]
     res = {n: _pod(objs, n)["spec"]["containers"][0]["resources"] for n in ("ex-redis-vector-db", "ex-tei", "ex-tgi")}

@@ -7,8 +7,7 @@ import sys
 import textwrap
 
 import pytest
-import yaml
-from conftest import REPO, SHARED, needs_shared
+from conftest import load_yaml, load_yaml_all, needs_shared, REPO, SHARED
 
 from compose2helm.errors import InputError
 from compose2helm.helm.render import render_chart
@@ -43,7 +42,7 @@ def _example(tmp_path, text, name="compose.yaml"):
 
 
 def _objects(result, out):
-    return [d for d in yaml.safe_load_all((out / result.manifest).read_text()) if d]
+    return [d for d in load_yaml_all((out / result.manifest).read_text()) if d]
 
 
 def _pod(objects, kind="Deployment"):
@@ -131,7 +130,7 @@ def test_every_committed_manifest_and_chart_default_meets_the_policy():
     manifests = sorted((REPO / "manifests").rglob("*.yaml"))
     assert len(manifests) >= 8
     for m in manifests:
-        objects = [d for d in yaml.safe_load_all(m.read_text()) if d]
+        objects = [d for d in load_yaml_all(m.read_text()) if d]
         assert check_objects(objects) == [], m
     charts = sorted(p.parent for p in (REPO / "helm-charts/common").glob("*/Chart.yaml"))
     assert len(charts) >= 10
@@ -225,7 +224,7 @@ def test_the_nginx_image_keeps_the_capabilities_it_needs_to_start(tmp_path):
     from compose2helm.plan.rules import load_rules
     rule = load_rules().by_component("nginx")
     assert rule.capabilities == ("CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID")
-    default = yaml.safe_load(common_chart(rule)["values.yaml"])["securityContext"]["capabilities"]
+    default = load_yaml(common_chart(rule)["values.yaml"])["securityContext"]["capabilities"]
     assert default == {"drop": ["ALL"], "add": ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"]}
     src = tmp_path / "Ex" / "docker" / "xeon" / "compose.yaml"
     src.parent.mkdir(parents=True)
@@ -233,7 +232,7 @@ def test_the_nginx_image_keeps_the_capabilities_it_needs_to_start(tmp_path):
                    "    cap_add: [SYS_NICE]\n")
     result = convert([src], tmp_path / "out")
     assert result.ok
-    objs = [d for d in yaml.safe_load_all((tmp_path / "out" / result.manifest).read_text()) if d]
+    objs = [d for d in load_yaml_all((tmp_path / "out" / result.manifest).read_text()) if d]
     [deploy] = [o for o in objs if o["kind"] == "Deployment"]
     caps = deploy["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]
     # compose's own cap_add comes on top of what the image needs, all others dropped

@@ -49,6 +49,7 @@ from compose2helm.errors import InputError
 from compose2helm.pipeline import umbrella as umbrella_module
 from compose2helm.pipeline.convert import convert
 from compose2helm.plan.rules import load_rules
+from conftest import load_yaml
 
 
 _SCALE = float(os.environ.get("COMPOSE2HELM_PROPERTY_SCALE", "1"))
@@ -630,7 +631,7 @@ def test_emitter_writes_what_it_means():
                      emit({"image": Raw("${R:-opea}/x:${T:-latest}"), "environment": {MERGE: Alias("a"),
                            "B": Raw("False"), "C": "it's \"q\"", "D": None}, "ports": ["80:80", {"target": 80}],
                            "command": []}, 4)) + "\n"
-    doc = yaml.safe_load(text)
+    doc = load_yaml(text)
     assert doc["services"]["s"]["image"] == "${R:-opea}/x:${T:-latest}"
     assert doc["services"]["s"]["environment"] == {"K": 1, "B": False, "C": "it's \"q\"", "D": None}
     assert doc["services"]["s"]["ports"] == ["80:80", {"target": 80}]

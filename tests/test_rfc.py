@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import CORPUS, EXAMPLES, SHARED, needs_shared
+from conftest import CORPUS, EXAMPLES, load_yaml, load_yaml_all, needs_shared, SHARED
 
 from compose2helm.chart import gmc
 from compose2helm.pipeline.convert import convert
@@ -40,7 +39,7 @@ def shell(command: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def objects(path: Path) -> list[dict]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return [d for d in load_yaml_all(path.read_text()) if d]
 
 
 def container(objs, name):
@@ -93,13 +92,13 @@ def test_rfc_chatqna_command(nested):
 
 
 def test_nested_layout_keys_and_default_flat(nested, tmp_path):
-    values = yaml.safe_load((nested / "helm-charts/chatqna/gaudi-tgi-values.yaml").read_text())
+    values = load_yaml((nested / "helm-charts/chatqna/gaudi-tgi-values.yaml").read_text())
     assert values["llm-uservice"]["tgi"]["enabled"] is True and values["llm-uservice"]["vllm"] == {"enabled": False}
     assert "tgi" not in values and "tei" in values["embedding-usvc"]
-    meta = yaml.safe_load((nested / "helm-charts/common/llm-uservice/Chart.yaml").read_text())
+    meta = load_yaml((nested / "helm-charts/common/llm-uservice/Chart.yaml").read_text())
     assert [d["name"] for d in meta["dependencies"]] == ["tgi", "vllm"]
     flat = convert([RFC_CHATQNA], tmp_path)
-    values = yaml.safe_load((tmp_path / "helm-charts/chatqna/gaudi-tgi-values.yaml").read_text())
+    values = load_yaml((tmp_path / "helm-charts/chatqna/gaudi-tgi-values.yaml").read_text())
     assert "tgi" in values and "tgi" not in values["llm-uservice"]
     assert flat.ok
 
@@ -111,10 +110,10 @@ def test_gmconnector_matches_genaiexamples_and_the_crd(tmp_path, example, platfo
     src = CORPUS / "old" / example / "docker" / platform / "compose.yaml"
     result = convert([src], tmp_path, gmc=True, gmc_crd=CRD)
     assert result.gmc_problems == [] and result.ok
-    ours = yaml.safe_load((tmp_path / result.gmc[0]).read_text())
+    ours = load_yaml((tmp_path / result.gmc[0]).read_text())
     refs = [p for p in (SHARED / "reference/old" / example / "kubernetes").glob(f"*_{platform}.yaml")
             if "switch" not in p.name and "dataprep" not in p.name]
-    theirs = yaml.safe_load(refs[0].read_text())
+    theirs = load_yaml(refs[0].read_text())
     names = lambda r: [s["name"] for s in r["spec"]["nodes"]["root"]["steps"]]  # noqa: E731
     assert names(ours) == names(theirs)
     assert gmc.validate(ours, gmc.crd_schema(CRD)) == []

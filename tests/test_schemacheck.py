@@ -8,8 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
-from conftest import EXAMPLES
+from conftest import EXAMPLES, load_yaml_all
 
 from compose2helm.compose import schema as compose_schema
 from compose2helm.compose.read import read_yaml
@@ -76,7 +75,7 @@ def _compose_docs(roots: list[Path]) -> list[dict]:
 def _k8s_objects() -> list[dict]:
     objects, seen = [], set()
     for f in sorted((REPO / "manifests").rglob("*.yaml")):
-        for obj in yaml.safe_load_all(f.read_text(encoding="utf-8")):
+        for obj in load_yaml_all(f.read_text(encoding="utf-8")):
             if isinstance(obj, dict) and repr(obj) not in seen:
                 seen.add(repr(obj))
                 objects.append(obj)

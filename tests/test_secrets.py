@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import shutil
 
-import yaml
-from conftest import REPO
+from conftest import load_yaml, load_yaml_all, REPO
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -68,7 +67,7 @@ def test_no_planted_secret_in_any_generated_file(tmp_path):
     assert leaks == []
     # The values are still wired: each secret lands, empty, in a Secret, and non-secrets carry over.
     manifest = tmp_path / "out/manifests/Planted/cpu/planted.yaml"
-    docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+    docs = [d for d in load_yaml_all(manifest.read_text()) if d]
     secret_keys = {k for d in docs if d["kind"] == "Secret" for k in d.get("stringData", {})}
     assert {"OPENAI_API_KEY", "DB_URL", "JWT_SECRET", "ADMIN_PASSWORD", "FALLBACK", "POSTGRES_PASSWORD"} <= secret_keys
     config = {k: v for d in docs if d["kind"] == "ConfigMap" for k, v in d.get("data", {}).items()}
@@ -78,7 +77,7 @@ def test_no_planted_secret_in_any_generated_file(tmp_path):
 def test_existing_secret_replaces_the_generated_one(tmp_path):
     root = _tree(tmp_path)
     migrate(root, tmp_path / "out", jobs=1)
-    values = yaml.safe_load((tmp_path / "out/helm-charts/planted/values.yaml").read_text())
+    values = load_yaml((tmp_path / "out/helm-charts/planted/values.yaml").read_text())
     assert "existingSecret" in values
     from compose2helm.helm.render import render_chart
     docs = render_chart(tmp_path / "out/helm-charts/planted", {"existingSecret": "made-elsewhere"}, "planted")

@@ -6,13 +6,13 @@ import copy
 import textwrap
 
 import pytest
-import yaml
 
 from compose2helm.helm.render import render_chart
 from compose2helm.pipeline.convert import convert
 from compose2helm.plan.prepare import prepare
 from compose2helm.verify.check import verify_objects
 from compose2helm.verify.netpol import allowed_sources, check_wiring
+from conftest import load_yaml, load_yaml_all
 
 
 # A gateway in front of a UI and a megaservice, which calls an embedding server and a retriever,
@@ -64,8 +64,8 @@ def out(tmp_path_factory):
     result = convert([src], root / "out")
     assert result.ok, result.verification.as_dict()
     chart = root / "out/helm-charts/chatqna"
-    overlay = yaml.safe_load(next(chart.glob("*-values.yaml")).read_text())
-    manifest = [d for d in yaml.safe_load_all((root / "out" / result.manifest).read_text()) if d]
+    overlay = load_yaml(next(chart.glob("*-values.yaml")).read_text())
+    manifest = [d for d in load_yaml_all((root / "out" / result.manifest).read_text()) if d]
     return {"src": src, "chart": chart, "overlay": overlay, "manifest": manifest}
 
 
@@ -334,7 +334,7 @@ def test_gmc_components_keep_their_charts_open_policy(tmp_path):
     result = convert([src], tmp_path / "out", gmc=True)
     assert result.ok, result.verification.as_dict()
     gmc = tmp_path / "out" / "manifests" / "ChatQnA" / "cpu" / "gmc"
-    objs = [d for f in sorted(gmc.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    objs = [d for f in sorted(gmc.glob("*.yaml")) for d in load_yaml_all(f.read_text()) if d]
     policies = _named(objs, "NetworkPolicy")
     assert policies and all(rule.get("from") is None for p in policies.values() for rule in p["spec"]["ingress"])
 
@@ -356,7 +356,7 @@ def test_waiting_for_a_dependency_is_let_through(tmp_path):
         """))
     result = convert([src], tmp_path / "out", wait_for_dependencies=True)
     assert result.ok, result.verification.as_dict()
-    objs = [d for d in yaml.safe_load_all((tmp_path / "out" / result.manifest).read_text()) if d]
+    objs = [d for d in load_yaml_all((tmp_path / "out" / result.manifest).read_text()) if d]
     assert set(_sources(objs, "ex-redis-vector-db")) == {"ex-retriever-usvc"}
 
 

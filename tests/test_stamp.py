@@ -6,8 +6,7 @@ import shutil
 import subprocess
 import sys
 
-import yaml
-from conftest import REPO
+from conftest import load_yaml, REPO
 
 from compose2helm.pipeline.output import generated_files as _files
 from compose2helm.util.stamp import stamp, state
@@ -27,7 +26,7 @@ def test_stamp_round_trip_in_each_syntax():
                      .replace(".git", ".svn").replace("# a", "# b")) == "edited"
     assert state("x: 1\n") == "foreign"
     assert json.loads(stamp("s.json", '{\n  "type": "object"\n}\n'))["type"] == "object"
-    assert yaml.safe_load(stamp("v.yaml", "x: 1\n")) == {"x": 1}
+    assert load_yaml(stamp("v.yaml", "x: 1\n")) == {"x": 1}
 
 
 def test_every_committed_file_is_stamped_and_unedited():

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import textwrap
 
-import yaml
 
 from compose2helm.pipeline.convert import convert
 from compose2helm.verify.podpolicy import check_objects
+from conftest import load_yaml_all
 
 
 COMPOSE = """\
@@ -36,7 +36,7 @@ def _convert(tmp_path, **kw):
     (base / "compose.yaml").write_text(textwrap.dedent(COMPOSE))
     r = convert([base / "compose.yaml"], tmp_path / "out", **kw)
     assert r.ok, r.verification.as_dict()
-    docs = [d for d in yaml.safe_load_all((tmp_path / "out" / r.manifest).read_text()) if d]
+    docs = [d for d in load_yaml_all((tmp_path / "out" / r.manifest).read_text()) if d]
     dataprep = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "ex-data-prep")
     return r, docs, dataprep["spec"]["template"]["spec"]
 

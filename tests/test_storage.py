@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 
-import yaml
 
 from compose2helm.pipeline.convert import convert
 from compose2helm.verify.podpolicy import check_objects
+from conftest import load_yaml_all
 
 
 COMPOSE = """\
@@ -41,7 +41,7 @@ def _convert(tmp_path):
     os.symlink(outside, base / "linkdir/member.conf")   # nor is one inside an embedded folder
     r = convert([base / "compose.yaml"], tmp_path / "out")
     assert r.ok, r.verification.as_dict()
-    docs = [d for d in yaml.safe_load_all((tmp_path / "out" / r.manifest).read_text()) if d]
+    docs = [d for d in load_yaml_all((tmp_path / "out" / r.manifest).read_text()) if d]
     return r, docs
 
 

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import EXAMPLES
+from conftest import EXAMPLES, load_yaml_all
 
 from compose2helm.pipeline.convert import convert
 
@@ -31,7 +30,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def docs(text: str) -> list[dict]:
-    return [d for d in yaml.safe_load_all(text) if d]
+    return [d for d in load_yaml_all(text) if d]
 
 
 def test_template_stdout_with_values_and_set_precedence(charts, tmp_path):

@@ -8,7 +8,6 @@ steps (the component calls them itself). Step names and API endpoints are rule d
 """
 from __future__ import annotations
 
-import fnmatch
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import yaml
 from ..errors import InputError
 from ..plan.plan import ExamplePlan, Instance
 from ..plan.rules import Policy
+from ..util.globs import glob_match
 
 
 API_VERSION = "gmc.opea.io/v1alpha3"
@@ -29,7 +29,7 @@ def _camel(name: str) -> str:
 
 def step_name(inst: Instance, policy: Policy) -> str:
     repository = inst.values.image.repository
-    base = next((step for pattern, step in inst.rule.gmc_images.items() if fnmatch.fnmatchcase(repository, pattern)),
+    base = next((step for pattern, step in inst.rule.gmc_images.items() if glob_match(repository, pattern)),
                 inst.rule.gmc.get("step") or _camel(inst.component or inst.rule.component))
     profile = next((a for a in policy.accelerators if a.name == inst.accelerator), None)
     return base + (profile.gmc_suffix if profile else "")

@@ -18,6 +18,7 @@ import yaml
 
 from ..errors import InputError
 from ..util import cache
+from ..util.globs import glob_match
 from ..yamlout import SAFE_LOADER
 from .env_values import EnvValue, parse_env_values
 from .podsecurity import parse_identity
@@ -80,10 +81,10 @@ class Rule:
     entry_point: int = 0           # where users come in: the lowest running rank is the entry (0: never)
 
     def matches(self, repository: str, service: str, variables: set[str]) -> bool:
-        if not any(fnmatch.fnmatchcase(repository, p) for p in self.images):
+        if not any(glob_match(repository, p) for p in self.images):
             return False
         if self.service_names or self.references:
-            by_name = any(fnmatch.fnmatchcase(service, p) for p in self.service_names)
+            by_name = any(glob_match(service, p) for p in self.service_names)
             by_ref = any(r in variables for r in self.references)
             return by_name or by_ref
         return True
