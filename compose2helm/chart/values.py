@@ -260,8 +260,8 @@ def workload_values(*, image: dict[str, str], named: list[Any], args: list[str],
         Val("image", doc="The container image.", children=(
             Val("repository", image["repository"], "Image repository (registry and path, no tag).", STRING),
             Val("pullPolicy", "", "When the kubelet pulls the image: Always, IfNotPresent or Never; empty for "
-                                  "Kubernetes' default: Always for the tag latest or a tag left out, IfNotPresent "
-                                  "for any other.", {"type": "string", "enum": PULL_POLICIES + [""]}),
+                                  "Kubernetes' default: Always when the image's tag is latest, IfNotPresent for "
+                                  "any other.", {"type": "string", "enum": PULL_POLICIES + [""]}),
             Val("tag", image["tag"], "Image tag; empty for the chart's appVersion. Set image.digest to pin the "
                                      "image instead.", STRING),
             Val("digest", "", "Image digest (sha256:...); when set, it is used instead of the tag.", STRING),
