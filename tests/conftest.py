@@ -1,7 +1,10 @@
 """Shared test helpers. Tests that read ../shared skip when it is absent (a user's fresh clone)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -32,6 +35,28 @@ def load_yaml(text):
 def load_yaml_all(text):
     """yaml.safe_load_all, with libyaml."""
     return yaml.load_all(text, Loader=_LOADER)
+
+
+def call_cli(*args: str) -> subprocess.CompletedProcess:
+    """The command line's entry point (main()) called in this process, its streams captured: what
+    a run of the program prints and the code it exits with, without starting an interpreter. The
+    tests of the program as a process of its own (test_cli.py, test_cli_unix.py) start one."""
+    from compose2helm.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code: int | str | None = 0
+    saved = os.environ.pop("COMPOSE2HELM_DEBUG", None)   # as a user runs it: errors in one line
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        if saved is not None:
+            os.environ["COMPOSE2HELM_DEBUG"] = saved
+    return subprocess.CompletedProcess(["compose2helm", *args], code if isinstance(code, int) else int(code is not None),
+                                       out.getvalue(), err.getvalue())
 
 
 needs_shared = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/genaiexamples is not present")

@@ -8,8 +8,6 @@ was written outside it.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -19,10 +17,10 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from conftest import call_cli
 
 from compose2helm.compose.load import load_project
 from compose2helm.compose.model import Port
-from compose2helm.cli.main import main
 from compose2helm.errors import InputError
 
 
@@ -251,20 +249,6 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=120, env=env)
 
 
-def call_cli(*args: str) -> subprocess.CompletedProcess:
-    """The command line's entry point called in this process, its streams captured: what a run of
-    the program prints and the code it exits with, without starting an interpreter for each case."""
-    out, err = io.StringIO(), io.StringIO()
-    code: int | str | None = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-    return subprocess.CompletedProcess(list(args), code if isinstance(code, int) else int(code is not None),
-                                       out.getvalue(), err.getvalue())
-
-
 # Every case is run through main() in this process; these through a real process too (the
 # program as installed: interpreter start, imports, its own streams and exit status).
 IN_A_PROCESS = ["missing file", "invalid utf-8", "not yaml", "schema: wrong type", "required ${V:?msg} unset",
@@ -273,8 +257,7 @@ IN_A_PROCESS = ["missing file", "invalid utf-8", "not yaml", "schema: wrong type
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_bad_input(tmp_path, name, monkeypatch):
-    monkeypatch.delenv("COMPOSE2HELM_DEBUG", raising=False)
+def test_bad_input(tmp_path, name):
     check_case(tmp_path, name, call_cli)
 
 

@@ -5,13 +5,11 @@ import dataclasses
 import fnmatch
 import functools
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, FIXTURES, load_yaml, needs_shared
+from conftest import call_cli, CORPUS, FIXTURES, load_yaml, needs_shared
 
 from compose2helm.errors import InputError
 from compose2helm.pipeline.explain import explain_files, explain_tree, summary
@@ -60,9 +58,7 @@ def by_key(report):
     return {s.service: {k.key: k for k in s.keys} for s in report.services}
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "compose2helm", *args], capture_output=True, text=True,
-                          timeout=120)
+run = call_cli
 
 
 def test_fixture_actions(tmp_path):

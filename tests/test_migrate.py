@@ -9,15 +9,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, EXAMPLES, FIXTURES, load_yaml, needs_shared
+from conftest import call_cli, CORPUS, EXAMPLES, FIXTURES, load_yaml, needs_shared
 
 from compose2helm.pipeline.drift import check
 from compose2helm.pipeline.migrate import discover, migrate
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
+def run_process(*args: str) -> subprocess.CompletedProcess:
+    """The program in a process of its own: migrate --jobs starts workers of its own."""
     return subprocess.run([sys.executable, "-m", "compose2helm", *args], capture_output=True, text=True,
                           timeout=600)
+
+
+run = call_cli
 
 
 def _tree(tmp_path: Path) -> Path:
@@ -83,7 +87,7 @@ def test_migrate_is_deterministic_across_job_counts(tmp_path):
 
 def test_migrate_cli_json_and_exit_codes(tmp_path):
     root = _tree(tmp_path)
-    r = run("migrate", str(root), "--out", str(tmp_path / "out"), "--format", "json", "--jobs", "2")
+    r = run_process("migrate", str(root), "--out", str(tmp_path / "out"), "--format", "json", "--jobs", "2")
     assert r.returncode == 1, r.stderr        # the broken file did not convert
     report = json.loads(r.stdout)
     assert report["summary"]["rejected"] == 1

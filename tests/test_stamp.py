@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
-from conftest import load_yaml, REPO
+from conftest import call_cli, load_yaml, REPO
 
 from compose2helm.pipeline.output import generated_files as _files
 from compose2helm.util.stamp import stamp, state
@@ -37,8 +35,7 @@ def test_every_committed_file_is_stamped_and_unedited():
 
 
 def _convert(out, *extra):
-    return subprocess.run([sys.executable, "-m", "compose2helm", "convert", str(CHATQNA), "--out", str(out), "-q",
-                           "--no-verify", *extra], capture_output=True, text=True)
+    return call_cli("convert", str(CHATQNA), "--out", str(out), "-q", "--no-verify", *extra)
 
 
 def test_hand_edited_file_is_kept_unless_forced(tmp_path):
