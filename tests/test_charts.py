@@ -13,12 +13,14 @@ from conftest import convert_example, CORPUS, EXAMPLES, load_yaml, needs_shared
 from compose2helm.chart.charts import CHART_VERSION, Dependency, common_chart, umbrella_chart
 from compose2helm.chart.docs import parse_table
 from compose2helm.chart.schema import dumps
+from compose2helm.chart.values import BOOLEAN
 from compose2helm.errors import InputError
 from compose2helm.helm.documents import is_test_hook
 from compose2helm.helm.lint import lint_chart
 from compose2helm.helm.render import render_chart
 from compose2helm.pipeline.convert import convert
 from compose2helm.plan.rules import load_rules
+from compose2helm.util.schemacheck import Checker
 
 
 GAUDI = EXAMPLES / "ChatQnA/docker/gaudi/compose.yaml"
@@ -190,7 +192,27 @@ def test_umbrella_schema_closes_every_dependency_to_the_keys_its_chart_and_overl
         assert node["type"] == "object" and node["additionalProperties"] is False
         assert node["properties"]["enabled"]["type"] == "boolean"
         declared = json.loads((out / "helm-charts/common" / dep["name"] / "values.schema.json").read_text())
-        assert set(node["properties"]) == set(declared["properties"]).union(*(o.get(key) or {} for o in overlays))
+        expected = set(declared["properties"]).union(*(o.get(key) or {} for o in overlays))
+        # the names it lets through: listed, or one the pattern of names matches
+        patterns = [re.compile(p.replace("$", r"\Z")) for p in node.get("patternProperties", {})]
+        assert set(node["properties"]) <= expected
+        assert {k for k in expected if k in node["properties"] or any(p.match(k) for p in patterns)} == expected
+        check = Checker(node)
+        assert all(check.is_valid({k: {"any": ["thing"]}}) for k in expected if k != "enabled")
+        assert not any(check.is_valid({k: 1}) for k in ("imagee", "Image", "image ", "env2", "xenv", "HF_TOKENS"))
+
+
+def test_a_closed_dependency_takes_exactly_its_keys_whatever_their_characters():
+    from compose2helm.chart.schema import schema as make_schema
+    from compose2helm.chart.values import Val
+    node = make_schema([Val("dep", doc="A dependency.", children=(Val("enabled", True, "On.", BOOLEAN),))],
+                       title="t", named=False, closed={"dep": ["enabled", "a.b", "x-y", "x", "(z)"]})["properties"]["dep"]
+    check = Checker(node)
+    for key in ("a.b", "x-y", "x", "(z)"):
+        assert check.is_valid({key: [1]}), key
+    for key in ("ab", "a-b", "x.y", "xx", "z", "(z", "a.bc"):
+        assert not check.is_valid({key: 1}), key
+    assert not check.is_valid({"enabled": "yes"})
 
 
 # --- README -------------------------------------------------------------------------------------

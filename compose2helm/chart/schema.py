@@ -20,7 +20,8 @@ of the wrong type fails the render with the key's path instead of being silently
 - `global` lists the known globals and takes others: an umbrella's globals reach every
   subchart.
 - An umbrella lists each dependency's key as an object closed to the keys its subchart declares
-  and those the umbrella's overlays set under it (compose variables), and its own top level to
+  and those the umbrella's overlays set under it (compose variables; one `patternProperties`
+  alternation of their names, which Helm compiles much faster than a schema per key), and its own top level to
   its values and the named values the overlays set: a key no chart takes (GenAIInfra's
   `accelDevice`, a typo'd scalar) is rejected by name instead of passing unused. The
   subchart's schema types the values.
@@ -35,6 +36,10 @@ from .values import BOOLEAN, SCALAR, Val
 
 
 DRAFT = "https://json-schema.org/draft-07/schema#"
+
+# A key that is its own regular expression (in Go's and Python's dialects alike): no character
+# needs escaping, so the pattern stays one values_check.py reads.
+_WORD = re.compile(r"[A-Za-z0-9_-]+")
 
 # Names of named values: compose variable names. Mostly upper case (LLM_MODEL_ID, LOGFLAG), but
 # compose files also use host_ip, vLLM_LLM_ENDPOINT, DocSum_COMPONENT_NAME, and any identifier
@@ -89,8 +94,16 @@ def schema(vals: list[Val], *, title: str, named: bool = True, extra: dict[str, 
         node = properties.get(key)
         if node is not None:     # the subchart's schema types each key; here only the names are checked
             listed = node.setdefault("properties", {})
+            # Names only: one pattern for them all rather than a `true` schema each. Helm compiles
+            # the schema at every render and lint, and for 1,000 dependencies of 50 keys the
+            # 50,000 schemas took it 20 s where the 1,000 patterns take 1 s; a key outside both
+            # still fails additionalProperties, by name, as before.
+            words = sorted(k for k in allowed if k not in listed and _WORD.fullmatch(k))
             for k in allowed:
-                listed.setdefault(k, True)
+                if k not in words:
+                    listed.setdefault(k, True)
+            if words:
+                node["patternProperties"] = {f"^(?:{'|'.join(words)})$": True}
             node["additionalProperties"] = False
     out: dict[str, Any] = {
         "$schema": DRAFT,
