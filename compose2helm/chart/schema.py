@@ -21,10 +21,10 @@ of the wrong type fails the render with the key's path instead of being silently
   subchart.
 - An umbrella lists each dependency's key as an object closed to the keys its subchart declares
   and those the umbrella's overlays set under it (compose variables; one `patternProperties`
-  alternation of their names, which Helm compiles much faster than a schema per key), and its own top level to
-  its values and the named values the overlays set: a key no chart takes (GenAIInfra's
-  `accelDevice`, a typo'd scalar) is rejected by name instead of passing unused. The
-  subchart's schema types the values.
+  alternation of their names, which Helm compiles much faster than a schema per key), and its
+  own top level to its values and the named values the overlays set: a key no chart takes
+  (GenAIInfra's `accelDevice`, a typo'd scalar) is rejected by name instead of passing unused.
+  The subchart's schema types the values.
 """
 from __future__ import annotations
 
@@ -95,8 +95,8 @@ def schema(vals: list[Val], *, title: str, named: bool = True, extra: dict[str, 
         if node is not None:     # the subchart's schema types each key; here only the names are checked
             listed = node.setdefault("properties", {})
             # Names only: one pattern for them all rather than a `true` schema each. Helm compiles
-            # the schema at every render and lint, and for 1,000 dependencies of 50 keys the
-            # 50,000 schemas took it 20 s where the 1,000 patterns take 1 s; a key outside both
+            # the schema at every render and lint: for 1,000 dependencies of 50 keys the 50,000
+            # schemas took the umbrella's lint 24 s, the 1,000 patterns 3 s. A key outside both
             # still fails additionalProperties, by name, as before.
             words = sorted(k for k in allowed if k not in listed and _WORD.fullmatch(k))
             for k in allowed:

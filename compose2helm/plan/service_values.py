@@ -16,8 +16,8 @@ from .plan import ServiceValues
 from .scheduling import cpu_quantity, placement_values
 from .privileges import security_values
 from .requests import overlay_requests
-from .pull import pull_policy_value
 from .probes import chart_probes, healthcheck_probe, rule_probes
+from .pull import pull_policy_value
 from .rules import Rule, split_image
 from .texts import Context, chart_text, env_entry, escape, literal_text, value_ref
 from .volumes import volume_values
