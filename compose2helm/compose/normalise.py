@@ -14,9 +14,6 @@ from .interpolate import check_required, parse, resolve
 from .merge import as_list, as_map, split_colons
 from .model import Deploy, DeviceRequest, Healthcheck, Port, Service, Template, Volume
 
-# The compose specification's words for pull_policy (the schema checks them before interpolation).
-_PULL_POLICY = re.compile(r"always|never|build|if_not_present|missing|refresh|daily|weekly|every_([0-9]+[wdhms])+")
-
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
 _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -169,11 +166,8 @@ class Normaliser:
             s.healthcheck = self.healthcheck(v or {})
         elif key == "shm_size":
             s.shm_size = self.bytes(v, key)
-        elif key == "pull_policy":
+        elif key == "pull_policy":     # one of compose's words: the schema's pattern (schema.py)
             s.pull_policy = self.s(v)
-            if not _PULL_POLICY.fullmatch(s.pull_policy):
-                raise InputError(f"unknown pull policy {s.pull_policy!r} (always, never, missing, "
-                                 "if_not_present, build, refresh, daily, weekly or every_<duration>)", key=key)
         elif key == "deploy":
             s.deploy = self.deploy(v or {})
         elif key in ("read_only", "privileged"):

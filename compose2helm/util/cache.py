@@ -4,8 +4,9 @@ Some work gives the same result for the same input every time and recurs in ever
 compiling the chart templates (Jinja), parsing the mapping rules' YAML and linting a common
 chart (its files alone decide helm lint's messages). Like Python's bytecode or a linter's
 cache, they are kept in $XDG_CACHE_HOME/compose2helm (~/.cache when unset) under a key that
-names everything the result depends on; COMPOSE2HELM_NO_CACHE=1 keeps nothing and reads nothing. What cannot be read or
-written is only computed again: a cache never changes an output, and never fails a command.
+names everything the result depends on; COMPOSE2HELM_NO_CACHE=1 keeps nothing and reads nothing.
+What cannot be read or written is only computed again: a cache never changes an output, and
+never fails a command.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import json
 import os
 import tempfile
 from typing import Any, Callable
+
 
 def cache_dir(kind: str) -> str | None:
     """The directory of one kind of cached result, made on first use; None when caching is off

@@ -162,8 +162,9 @@ def compose_record(service: Service, project: ComposeProject, policy: Policy, ru
     v["image"] = f"{repo}@{digest}" if digest else f"{repo}:{tag or 'latest'}"
     # when the kubelet pulls it: compose's policy, else Kubernetes' default for the tag, which
     # asks the registry at every start for latest where compose pulls once (policy:image-pull)
-    v["pull_policy"] = compose_pull_policy(service.pull_policy) or kubelet_default(tag or "latest", digest)
-    if compose_pull_policy(service.pull_policy) is None and v["pull_policy"] == "Always":
+    said = compose_pull_policy(service.pull_policy)
+    v["pull_policy"] = said or kubelet_default(tag or "latest", digest)
+    if said is None and v["pull_policy"] == "Always":
         rec.applied.append(Applied("pull_policy", "missing", "Always", POLICY_PULL))
     v["command"] = [resolved(t, "command", False) for t in service.entrypoint] if service.entrypoint else []
     v["args"] = [resolved(t, "args", False) for t in service.command] if service.command else []
