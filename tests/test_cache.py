@@ -30,10 +30,11 @@ def _convert(out, env=None) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
-def test_a_second_conversion_reads_lints_and_templates_and_writes_the_same_bytes(kept, tmp_path):
+def test_a_second_conversion_reads_lints_templates_and_renderings_and_writes_the_same_bytes(kept, tmp_path):
     first = _convert(tmp_path / "a")
     lints = sorted(os.listdir(kept / "lint"))
     assert len(lints) == 9 and len(os.listdir(kept / "templates")) >= 20   # 8 common charts and the umbrella
+    assert len(os.listdir(kept / "render")) == 2      # the overlay, and with its values marked (coupling)
     stamps = {name: (kept / "lint" / name).stat().st_mtime_ns for name in lints}
     assert _convert(tmp_path / "b") == first
     assert {name: (kept / "lint" / name).stat().st_mtime_ns for name in lints} == stamps   # read, not written
@@ -106,3 +107,74 @@ def test_rules_read_from_the_cache_are_the_rules(kept, monkeypatch):
     monkeypatch.setattr(rules.yaml, "load", lambda *a, **k: pytest.fail("parsed again"))
     assert rules.load_rules() == fresh
     rules._load_rules.cache_clear()
+
+
+def _small_chart(root, template="x: {{ .Values.a }}\n"):
+    (root / "templates").mkdir(parents=True)
+    (root / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 1.0.0\n")
+    (root / "values.yaml").write_text("a: 1\n")
+    (root / "templates" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  "
+                                                 + template)
+    (root / "README.md").write_text("first\n")
+    return root
+
+
+def _texts(docs):
+    return [(d.source, d.text) for d in docs]
+
+
+def test_a_kept_rendering_is_what_helm_renders_and_any_input_it_depends_on_renders_again(kept, tmp_path,
+                                                                                           monkeypatch):
+    from compose2helm.helm import render
+    chart = _small_chart(tmp_path / "c")
+    first = _texts(render.render_chart(chart, {"a": 2}, "r"))
+    assert first == [("c/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  x: 2")]
+    engine = render._render
+    calls = []
+    monkeypatch.setattr(render, "_render", lambda *a: calls.append(a) or engine(*a))
+    assert _texts(render.render_chart(chart, {"a": 2}, "r")) == first and calls == []    # kept
+    (chart / "README.md").write_text("second\n")       # no template reads .Files: not an input
+    assert _texts(render.render_chart(chart, {"a": 2}, "r")) == first and calls == []
+    for change in ({"a": 3}, "r2"):                    # other values, another release
+        values, release = (change, "r") if isinstance(change, dict) else ({"a": 2}, change)
+        render.render_chart(chart, values, release)
+    assert len(calls) == 2
+    (chart / "templates" / "cm.yaml").write_text(
+        (chart / "templates" / "cm.yaml").read_text().replace("x:", "y:"))
+    assert "y: 2" in render.render_chart(chart, {"a": 2}, "r")[0].text and len(calls) == 3
+
+
+def test_a_chart_that_reads_its_files_renders_again_when_they_change(kept, tmp_path):
+    from compose2helm.helm import render
+    chart = _small_chart(tmp_path / "c", template='x: {{ .Files.Get "README.md" | quote }}\n')
+    assert 'x: "first\\n"' in render.render_chart(chart, {}, "r")[0].text
+    (chart / "README.md").write_text("second\n")
+    assert 'x: "second\\n"' in render.render_chart(chart, {}, "r")[0].text
+
+
+def test_a_damaged_rendering_is_rendered_again_and_errors_are_not_kept(kept, tmp_path):
+    from compose2helm.errors import InputError
+    from compose2helm.helm import render
+    chart = _small_chart(tmp_path / "c")
+    first = _texts(render.render_chart(chart, {"a": 2}, "r"))
+    (entry,) = os.listdir(kept / "render")
+    (kept / "render" / entry).write_bytes(b"not zlib")
+    assert _texts(render.render_chart(chart, {"a": 2}, "r")) == first
+    bad = _small_chart(tmp_path / "bad", template="x: {{ .Values.a | nosuchfunction }}\n")
+    for _ in range(2):
+        with pytest.raises(InputError, match="nosuchfunction"):
+            render.render_chart(bad, {"a": 2}, "r")
+    assert len(os.listdir(kept / "render")) == 1
+
+
+def test_prune_keeps_the_most_recently_used_half(kept, monkeypatch):
+    monkeypatch.setattr(cache, "_PRUNED", set())
+    for n in range(7):
+        cache.store("k", f"e{n}", b"x")
+        os.utime(kept / "k" / f"e{n}", ns=(n * 10**9, n * 10**9))
+    os.utime(kept / "k" / "e0", ns=(99 * 10**9, 99 * 10**9))     # e0 was just read (cache.touch)
+    cache.prune("k", 6)
+    assert sorted(os.listdir(kept / "k")) == ["e0", "e5", "e6"]
+    cache.store("k", "e7", b"x")
+    cache.prune("k", 2)       # once per process
+    assert len(os.listdir(kept / "k")) == 4

@@ -6,6 +6,7 @@ holds timestamps, which would break byte-identical reruns).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -67,6 +68,64 @@ def assemble(chart_dir: Path, dest: Path, _stack: tuple[Path, ...] = (), leave_o
                 (dest / "charts").mkdir(exist_ok=True)
                 shutil.copy2(archive, dest / "charts" / archive.name)
     return dest
+
+
+def chart_digest(chart_dir: Path, leave_out: frozenset[str] = frozenset(), rendering: bool = False
+                 ) -> tuple[str, bool]:
+    """A digest of every file assemble() would copy: the chart's and, recursively, those of its
+    file:// dependencies but the direct ones named in leave_out; and whether that is all the
+    chart is made of (False when a dependency is an archive fetched into charts/, which the
+    digest does not read). rendering: only what a rendering can depend on, which leaves out a
+    chart's other files (README.md ...) when none of its templates reads .Files: a common
+    chart's README lists its callers, which change while a migration writes them."""
+    h = hashlib.sha256()
+    local = _digest(Path(chart_dir).resolve(), h, (), leave_out, rendering)
+    return h.hexdigest(), local
+
+
+# What Helm renders from, whatever the templates read; any other file only through .Files.
+_RENDERED_FROM = ("Chart.yaml", "values.yaml", "values.schema.json", ".helmignore")
+_RENDERED_DIRS = ("templates" + os.sep, "crds" + os.sep)
+
+
+def _digest(chart_dir: Path, h: Any, stack: tuple[Path, ...], leave_out: frozenset[str] = frozenset(),
+            rendering: bool = False) -> bool:
+    if chart_dir in stack:
+        return True
+    root = str(chart_dir)
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        rel_dir = os.path.relpath(dirpath, root)
+        if rel_dir == ".":
+            dirnames[:] = [d for d in dirnames if d not in ("charts", ".git")]
+            rel_dir = ""
+        else:
+            rel_dir += os.sep
+        files += [(rel_dir + f, os.path.join(dirpath, f)) for f in filenames
+                  if f != "Chart.lock" and (rel_dir or f not in ("charts", ".git"))]
+    texts = []
+    for rel, full in sorted(files):
+        if os.path.isfile(full):
+            with open(full, "rb") as fh:
+                texts.append((rel, fh.read()))
+    if rendering and not any(b".Files" in text for rel, text in texts if rel.startswith(_RENDERED_DIRS)):
+        texts = [(rel, text) for rel, text in texts if rel in _RENDERED_FROM or rel.startswith(_RENDERED_DIRS)]
+    for rel, text in texts:
+        h.update(rel.encode() + b"\0" + text + b"\0")
+    local = True
+    done: set[str] = set()
+    for dep in dependencies(chart_dir):
+        repo, name = str(dep.get("repository", "")), str(dep.get("name"))
+        h.update(b"dep:" + name.encode())
+        if name in done or name in leave_out:   # as assemble() unpacks them: once, and not those left out
+            continue
+        done.add(name)
+        if repo.startswith("file://"):
+            local = _digest((chart_dir / repo[len("file://"):]).resolve(), h, stack + (chart_dir,),
+                            rendering=rendering) and local
+        else:
+            local = False
+    return local
 
 
 def scratch_charts(target: Path) -> list[tuple[Path, list[str]]]:

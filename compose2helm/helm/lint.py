@@ -11,7 +11,7 @@ from typing import Any
 
 from ..util import cache
 from ..util.scratch import scratch_dir
-from .assemble import assemble, dependencies
+from .assemble import assemble, chart_digest
 from .engine import load_engine
 
 
@@ -32,34 +32,9 @@ class LintMessage:
         return {**out, "severity": self.severity, "path": self.path, "message": self.message}
 
 
-def _digest(chart_dir: Path, h: "hashlib._Hash | None" = None, _stack: tuple = ()) -> str:
+def _digest(chart_dir: Path) -> str:
     """A digest of a chart and its file:// dependencies: what lint's result depends on."""
-    top = h is None
-    h = h or hashlib.sha256()
-    chart_dir = Path(chart_dir).resolve()
-    if chart_dir in _stack:
-        return ""
-    root = str(chart_dir)
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        rel_dir = os.path.relpath(dirpath, root)
-        if rel_dir == ".":
-            dirnames[:] = [d for d in dirnames if d not in ("charts", ".git")]
-            rel_dir = ""
-        else:
-            rel_dir += os.sep
-        files += [(rel_dir + f, os.path.join(dirpath, f)) for f in filenames
-                  if f != "Chart.lock" and (rel_dir or f not in ("charts", ".git"))]
-    for rel, full in sorted(files):
-        if os.path.isfile(full):
-            with open(full, "rb") as fh:
-                h.update(rel.encode() + b"\0" + fh.read() + b"\0")
-    for dep in dependencies(chart_dir):
-        repo = str(dep.get("repository", ""))
-        if repo.startswith("file://"):
-            h.update(b"dep:" + str(dep.get("name")).encode())
-            _digest(chart_dir / repo[len("file://"):], h, _stack + (chart_dir,))
-    return h.hexdigest() if top else ""
+    return chart_digest(Path(chart_dir))[0]
 
 
 _LINTED: dict[str, list[LintMessage]] = {}

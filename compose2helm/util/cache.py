@@ -59,6 +59,43 @@ def store(kind: str, key: str, data: bytes) -> None:
             pass
 
 
+def touch(kind: str, key: str) -> None:
+    """Mark an entry as just used (its modification time), for prune()."""
+    directory = cache_dir(kind)
+    if directory is not None:
+        try:
+            os.utime(os.path.join(directory, key))
+        except OSError:
+            pass
+
+
+_PRUNED: set[str] = set()
+
+
+def prune(kind: str, limit: int) -> None:
+    """Once per process and kind: when more than limit entries are kept, remove the least
+    recently used (oldest modification time) until half of limit remain. Kinds whose entries
+    grow with every new input (renderings) use it; the others hold one entry per chart or rule."""
+    directory = cache_dir(kind)
+    if directory is None or kind in _PRUNED:
+        return
+    _PRUNED.add(kind)
+    try:
+        entries = []
+        with os.scandir(directory) as it:
+            for entry in it:
+                entries.append((entry.stat().st_mtime_ns, entry.name))
+    except OSError:
+        return
+    if len(entries) <= limit:
+        return
+    for _, name in sorted(entries)[:len(entries) - limit // 2]:
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
+
+
 def parsed(kind: str, text: str, parse: Callable[[str], Any]) -> Any:
     """parse(text), kept as JSON under the text's digest when JSON holds it exactly (not a date,
     a key that is not a string ...). parse's errors are raised as they are and nothing is kept."""
