@@ -2,6 +2,7 @@
 never failing a command."""
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -178,3 +179,50 @@ def test_prune_keeps_the_most_recently_used_half(kept, monkeypatch):
     cache.store("k", "e7", b"x")
     cache.prune("k", 2)       # once per process
     assert len(os.listdir(kept / "k")) == 4
+
+
+def test_a_kept_common_chart_is_the_chart_and_other_code_or_rules_make_it_again(kept, monkeypatch):
+    from compose2helm.chart import charts
+    from compose2helm.plan import rules as plan_rules
+    rule = next(r for r in plan_rules.load_rules().rules if r.component == "tgi")
+    monkeypatch.setattr(charts, "_COMMON", {})
+    first = charts.common_chart(rule)
+    made = charts._common_chart
+    calls = []
+    monkeypatch.setattr(charts, "_common_chart", lambda *a: calls.append(a) or made(*a))
+    monkeypatch.setattr(charts, "_COMMON", {})          # as in a new process
+    assert charts.common_chart(rule) == first and calls == []
+    monkeypatch.setattr(charts, "_COMMON", {})
+    monkeypatch.setattr(cache, "code_version", lambda: "other code")
+    assert charts.common_chart(rule) == first and len(calls) == 1
+    import dataclasses
+    other = dataclasses.replace(rule, description="another description")
+    assert charts.common_chart(other) != first and len(calls) == 2
+
+
+def test_kept_kubernetes_schemas_give_the_same_verdicts(kept, monkeypatch):
+    from compose2helm.verify import k8scheck, k8sschemas
+
+    def fresh():
+        for f in (k8sschemas.checker, k8sschemas.validator, k8sschemas._definitions):
+            f.cache_clear()
+        monkeypatch.setattr(k8sschemas, "_PACKED", {})
+        monkeypatch.setattr(k8scheck, "_VALIDATED", {})
+
+    kinds = (("v1", "ConfigMap"), ("apps/v1", "Deployment"))
+    good = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
+                "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    bad = copy.deepcopy(good)
+    bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = 3
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"portz": []}}
+    fresh()
+    k8sschemas.prepare_schemas(kinds)
+    first = [k8scheck.validate_schema([o]) for o in (good, bad, service)]
+    assert first[0] == [] and first[1] and first[2]
+    assert len(os.listdir(kept / "k8s-schemas")) == 1
+    fresh()
+    monkeypatch.setattr(k8sschemas, "_make_pack", lambda *a: pytest.fail("made again"))
+    k8sschemas.prepare_schemas(kinds)
+    assert k8sschemas._definitions.cache_info().currsize == 0         # the pack, not the 1.8 MB file
+    assert [k8scheck.validate_schema([o]) for o in (good, bad, service)] == first

@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import REPO, manifest_objects
 
-from compose2helm.verify import k8scheck
+from compose2helm.verify import k8sschemas
 from compose2helm.verify.k8scheck import Problem, check_all, check_references, validate_schema
 
 
@@ -134,7 +134,7 @@ def test_unknown_kinds_are_warnings_not_errors():
 
 
 def test_kube_versions():
-    versions = k8scheck.available_versions()
+    versions = k8sschemas.available_versions()
     assert "1.30" in versions and versions == sorted(versions, key=lambda v: tuple(map(int, v.split("."))))
     assert validate_schema(valid_objects(), "v1.30.0") == validate_schema(valid_objects(), "1.30") == []
     with pytest.raises(ValueError, match="available: 1.25"):

@@ -13,7 +13,7 @@ from conftest import EXAMPLES, load_yaml_all
 from compose2helm.compose import schema as compose_schema
 from compose2helm.compose.read import read_yaml
 from compose2helm.util.schemacheck import Checker
-from compose2helm.verify import k8scheck
+from compose2helm.verify import k8sschemas
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,9 +83,9 @@ def _k8s_objects() -> list[dict]:
 
 
 def _k8s(obj: dict):
-    version = k8scheck._resolve_version(None)
-    validator = k8scheck._validator(version, obj["apiVersion"], obj["kind"])
-    return k8scheck._checker(version, obj["apiVersion"], obj["kind"]), validator
+    version = k8sschemas.resolve_version(None)
+    validator = k8sschemas.validator(version, obj["apiVersion"], obj["kind"])
+    return k8sschemas.checker(version, obj["apiVersion"], obj["kind"]), validator
 
 
 def test_compose_files_and_changed_ones_are_judged_as_jsonschema_judges():

@@ -6,6 +6,7 @@ what differs between examples and platforms lives in the umbrella's overlay valu
 """
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass
 from importlib import resources
@@ -18,6 +19,7 @@ from .. import __version__
 from ..plan.env_values import env_table
 from ..plan.plan import ExamplePlan, Instance, ServiceValues
 from ..plan.rules import Rule
+from ..util import cache
 from ..util.cache import template_cache
 from ..yamlout import dump
 from ..yamlout import key as yaml_key
@@ -160,7 +162,9 @@ def common_chart(rule: Rule, chart_version: str = CHART_VERSION, nested: bool = 
     listed = tuple((u, tuple(sorted(c))) for u, c in sorted((callers or {}).items()))
     key = (repr(rule), chart_version, nested, listed)
     if key not in _COMMON:
-        _COMMON[key] = _common_chart(rule, chart_version, nested, listed)
+        # and kept between processes (util/cache.py) under the same key and this code's version
+        kept = hashlib.sha256(f"{cache.code_version()} {key!r}".encode("utf-8", "surrogatepass")).hexdigest()
+        _COMMON[key] = cache.computed("charts", kept, lambda: _common_chart(rule, chart_version, nested, listed))
     return dict(_COMMON[key])
 
 

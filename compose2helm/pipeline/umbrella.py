@@ -30,7 +30,8 @@ from ..plan.prepare import Prepared
 from ..plan.rules import Rule, RuleSet
 from ..verify.check import ServiceReport, VerifyReport, structural, verify_objects
 from ..verify.coupling import marker_values, report_coupling, unread_templates
-from ..verify.k8scheck import Problem, prepare_schemas
+from ..verify.k8scheck import Problem
+from ..verify.k8sschemas import prepare_schemas
 from ..yamlout import SAFE_LOADER
 from .earlier import Earlier, earlier_callers, existing_umbrella
 from .gmc_files import check_gmc, write_gmc

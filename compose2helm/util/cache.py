@@ -1,8 +1,9 @@
 """Results kept between processes, keyed by the content they were computed from.
 
 Some work gives the same result for the same input every time and recurs in every conversion:
-compiling the chart templates (Jinja), parsing the mapping rules' YAML and linting a common
-chart (its files alone decide helm lint's messages). Like Python's bytecode or a linter's
+compiling the chart templates (Jinja), parsing the mapping rules' YAML, generating a common chart
+(its rule alone decides its files), linting a common chart (its files alone decide helm lint's
+messages) and rendering a chart with the same values (helm/render.py). Like Python's bytecode or a linter's
 cache, they are kept in $XDG_CACHE_HOME/compose2helm (~/.cache when unset) under a key that
 names everything the result depends on; COMPOSE2HELM_NO_CACHE=1 keeps nothing and reads nothing.
 What cannot be read or written is only computed again: a cache never changes an output, and
@@ -99,14 +100,19 @@ def prune(kind: str, limit: int) -> None:
 def parsed(kind: str, text: str, parse: Callable[[str], Any]) -> Any:
     """parse(text), kept as JSON under the text's digest when JSON holds it exactly (not a date,
     a key that is not a string ...). parse's errors are raised as they are and nothing is kept."""
-    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return computed(kind, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), lambda: parse(text))
+
+
+def computed(kind: str, key: str, make: Callable[[], Any]) -> Any:
+    """make(), kept as JSON under key when JSON holds it exactly; key must name everything the
+    result depends on. make's errors are raised as they are and nothing is kept."""
     kept = load(kind, key)
     if kept is not None:
         try:
             return json.loads(kept)
         except ValueError:
             pass
-    data = parse(text)
+    data = make()
     try:
         encoded = json.dumps(data, allow_nan=False)
         if json.loads(encoded) == data:
@@ -114,6 +120,30 @@ def parsed(kind: str, text: str, parse: Callable[[str], Any]) -> Any:
     except (TypeError, ValueError):
         pass
     return data
+
+
+_CODE: list[str] = []
+
+
+def code_version() -> str:
+    """What names this installation of compose2helm's code: a digest of each of its files' path,
+    size and modification time (a changed or reinstalled file changes it) and its version. For
+    results its code computes from data alone (a common chart from its rule), where the data's
+    digest alone would keep a result of older code."""
+    if not _CODE:
+        from .. import __version__
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        h = hashlib.sha256(__version__.encode())
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for f in sorted(filenames):
+                try:
+                    st = os.stat(os.path.join(dirpath, f))
+                except OSError:
+                    continue
+                h.update(f"{os.path.relpath(os.path.join(dirpath, f), root)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        _CODE.append(h.hexdigest())
+    return _CODE[0]
 
 
 def template_cache() -> Any:

@@ -9,16 +9,12 @@ yes passes valid objects; jsonschema (imported only then) words the problems of 
 """
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Iterable
 
-from ..util.schemacheck import Checker
-from .monitoring import check_monitoring, schema_for
+from .k8sschemas import checker, resolve_version, validator
+from .monitoring import check_monitoring
 
 
 @dataclass(frozen=True)
@@ -63,127 +59,9 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-# --- schema validation ----------------------------------------------------------------------
-
-# kubernetes-validate ships v<major>.<minor>.0-local (nullable, open) and ...-local-strict
-# (additionalProperties: false everywhere, what its --strict flag uses); we only use strict.
-_STRICT_DIR = re.compile(r"v(\d+)\.(\d+)\.\d+-local-strict")
-_KUBE_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.\d+)?")
-_KIND = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_API_VERSION = re.compile(r"(?:[a-z0-9.-]+/)?v[a-z0-9]+")
-
-
-@functools.lru_cache(maxsize=1)
-def _schema_dirs() -> dict[str, Path]:
-    """{"1.25": <dir>, ...} oldest first. find_spec locates the package without importing it."""
-    spec = importlib.util.find_spec("kubernetes_validate")
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    root = Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
-    found = {}
-    for child in root.iterdir() if root.is_dir() else ():
-        if m := _STRICT_DIR.fullmatch(child.name):
-            found[(int(m[1]), int(m[2]))] = child
-    return {f"{major}.{minor}": found[major, minor] for major, minor in sorted(found)}
-
-
-def available_versions() -> list[str]:
-    """Kubernetes versions ("major.minor") that kubernetes-validate has schemas for, oldest first."""
-    return list(_schema_dirs())
-
-
-def _resolve_version(kube_version: str | None) -> str:
-    versions = _schema_dirs()
-    if not versions:
-        raise RuntimeError("kubernetes-validate's JSON schemas were not found; is it installed?")
-    if kube_version is None:
-        return next(reversed(versions))
-    m = _KUBE_VERSION.fullmatch(str(kube_version).strip())
-    key = f"{int(m[1])}.{int(m[2])}" if m else None
-    if key not in versions:
-        raise ValueError(f"no Kubernetes schemas for version {kube_version!r}; "
-                         f"available: {', '.join(versions)}")
-    return key
-
-
-@functools.lru_cache(maxsize=None)
-def _definitions(version: str) -> dict:
-    """The 1.8 MB _definitions.json of one version, parsed once. Kind schemas have $id
-    https://kubernetes.io/api/<kind>/... and $ref "/api/_definitions.json#/$defs/...", which
-    resolves to this file's own $id."""
-    return json.loads((_schema_dirs()[version] / "_definitions.json").read_text(encoding="utf-8"))
-
-
-@functools.lru_cache(maxsize=None)
-def _registry(version: str):
-    """_definitions.json as a referencing Registry, for jsonschema."""
-    from referencing import Registry, Resource
-
-    defs = _definitions(version)
-    return Registry().with_resource(defs["$id"], Resource.from_contents(defs))
-
-
-@functools.lru_cache(maxsize=None)
-def _schema(version: str, api_version: str, kind: str) -> dict | None:
-    """The schema of one apiVersion/kind, or None when no schema knows it (a CRD but the
-    ServiceMonitor, whose schema is ours: monitoring.py)."""
-    if not (_KIND.fullmatch(kind) and _API_VERSION.fullmatch(api_version)):
-        return None   # also keeps odd kinds from naming arbitrary files below
-    if (own := schema_for(api_version, kind)) is not None:
-        return own
-    group, _, ver = api_version.rpartition("/")
-    # kubernetes-validate's file naming keeps only the group's first label
-    # (rbac.authorization.k8s.io/v1 -> role-rbac-v1.json) ...
-    stem = f"{kind.lower()}-{group.split('.')[0]}-{ver}" if group else f"{kind.lower()}-{ver}"
-    try:
-        schema = json.loads((_schema_dirs()[version] / f"{stem}.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    # ... which is lossy (apps.example.com/v1 Deployment -> deployment-apps-v1.json, and v1
-    # Container -> container-v1.json, a non-object type), so require the file to declare this
-    # exact group/version/kind.
-    if {"group": group, "version": ver, "kind": kind} not in schema.get("x-kubernetes-group-version-kind", []):
-        return None
-    return schema
-
-
-@functools.lru_cache(maxsize=None)
-def _validator(version: str, api_version: str, kind: str):
-    """jsonschema's validator for one apiVersion/kind (None without a schema): it words the
-    problems of an object the fast check (_checker) does not pass."""
-    schema = _schema(version, api_version, kind)
-    if schema is None:
-        return None
-    from jsonschema import Draft202012Validator
-
-    # No format_checker, as in kubernetes-validate: formats (int32, int64, byte, date-time) annotate.
-    return Draft202012Validator(schema, registry=_registry(version))
-
-
-@functools.lru_cache(maxsize=None)
-def _checker(version: str, api_version: str, kind: str) -> Checker | None:
-    """The fast yes for one apiVersion/kind (util/schemacheck.py): valid objects never load jsonschema."""
-    schema = _schema(version, api_version, kind)
-    if schema is None:
-        return None
-    defs = _definitions(version)
-    return Checker(schema, {defs["$id"]: defs})
-
-
-def prepare_schemas(kinds: Iterable[tuple[str, str]], kube_version: str | None = None) -> None:
-    """Load the schemas of these (apiVersion, kind) pairs now, e.g. while the engine renders,
-    rather than when the first object of each kind is validated."""
-    try:
-        version = _resolve_version(kube_version)
-    except (RuntimeError, ValueError):
-        return   # validate_schema reports it
-    for api_version, kind in kinds:
-        _checker(version, api_version, kind)
-
-
 def validate_schema(objects: list[dict], kube_version: str | None = None) -> list[Problem]:
     """Strict schema validation (unknown fields fail). Kinds without a schema are warnings."""
-    version = _resolve_version(kube_version)
+    version = resolve_version(kube_version)
     problems: list[Problem] = []
     for obj in objects:
         label = _label(obj)
@@ -191,8 +69,8 @@ def validate_schema(objects: list[dict], kube_version: str | None = None) -> lis
         if not (isinstance(api_version, str) and isinstance(kind, str)):
             problems.append(Problem("error", "schema", label, "", "object without a string apiVersion and kind"))
             continue
-        checker = _checker(version, api_version, kind)
-        if checker is None:
+        fast = checker(version, api_version, kind)
+        if fast is None:
             problems.append(Problem("warning", "schema", label, "",
                                     f"no schema for {api_version}/{kind} in Kubernetes {version}"))
             continue
@@ -200,8 +78,8 @@ def validate_schema(objects: list[dict], kube_version: str | None = None) -> lis
         if key not in _VALIDATED:
             if len(_VALIDATED) >= 20000:
                 _VALIDATED.clear()
-            _VALIDATED[key] = [] if checker.is_valid(obj) else [
-                p for error in _validator(version, api_version, kind).iter_errors(obj)
+            _VALIDATED[key] = [] if fast.is_valid(obj) else [
+                p for error in validator(version, api_version, kind).iter_errors(obj)
                 for p in _schema_problems(label, error)]
         problems.extend(_VALIDATED[key])
     return _sorted(problems)
