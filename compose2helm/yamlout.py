@@ -1,5 +1,5 @@
 """Deterministic YAML output: insertion order kept, block style, no line folding; and the one
-safe loader every reader of generated YAML uses."""
+safe loader every reader of generated YAML uses (load_kept: parsed once, kept between runs)."""
 from __future__ import annotations
 
 import re
@@ -9,6 +9,34 @@ import yaml
 
 
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when PyYAML has it
+
+
+def load_kept(text: str) -> Any:
+    """A generated YAML text (an overlay ...) as the safe loader reads it. Every conversion of an
+    example reads its overlays again: each distinct text is parsed once per process and kept
+    between processes as JSON where JSON holds it exactly (util/cache.parsed); every caller gets
+    its own copy. A text that is not YAML raises yaml.YAMLError, as yaml.load does."""
+    if text not in _LOADED:
+        if len(_LOADED) >= 512:
+            _LOADED.clear()
+        from .util import cache   # the cache is for this, not for every user of the dumper
+        _LOADED[text] = cache.parsed("yaml", text, lambda t: yaml.load(t, Loader=SAFE_LOADER))
+    return copy_tree(_LOADED[text])
+
+
+_LOADED: dict[str, Any] = {}
+
+
+def copy_tree(node: Any) -> Any:
+    """A copy of what the safe loader (or json) builds: dicts, lists and sets hold the only
+    mutable state."""
+    if type(node) is dict:
+        return {k: copy_tree(v) for k, v in node.items()}
+    if type(node) is list:
+        return [copy_tree(v) for v in node]
+    if type(node) is set:
+        return set(node)
+    return node
 
 
 class _Dumper(yaml.SafeDumper):

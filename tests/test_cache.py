@@ -226,3 +226,49 @@ def test_kept_kubernetes_schemas_give_the_same_verdicts(kept, monkeypatch):
     k8sschemas.prepare_schemas(kinds)
     assert k8sschemas._definitions.cache_info().currsize == 0         # the pack, not the 1.8 MB file
     assert [k8scheck.validate_schema([o]) for o in (good, bad, service)] == first
+
+
+def test_kept_documents_are_read_back_parsed_or_as_text_when_json_cannot_hold_them(kept, tmp_path, monkeypatch):
+    import datetime
+
+    from compose2helm.helm import render
+    from compose2helm.helm.kept import kept_documents, rendering_key
+    plain = _small_chart(tmp_path / "plain")
+    dated = _small_chart(tmp_path / "dated", template="x: {{ .Values.a }}\n  d: 2020-01-01\n")   # a YAML date
+    for chart in (plain, dated):
+        first = render.render_chart(chart, {"a": 2}, "r")
+        key = rendering_key(chart, {"a": 2}, "r", "default", frozenset(), "helm")
+        again = kept_documents(key)
+        assert again == first and again[0].obj is not first[0].obj
+    assert isinstance(again[0].obj["data"]["d"], datetime.date)
+    calls = []
+    monkeypatch.setattr(render, "_render", lambda *a: calls.append(a) or pytest.fail("rendered again"))
+    assert render.render_chart(dated, {"a": 2}, "r") == first and calls == []
+
+
+def test_renderings_of_one_chart_share_its_digest_while_the_caller_says_it_is_unchanged(kept, tmp_path,
+                                                                                        monkeypatch):
+    from compose2helm.helm import kept as kept_module
+    from compose2helm.helm import render
+    chart = _small_chart(tmp_path / "c")
+    digested = []
+    real = kept_module.chart_digest
+    monkeypatch.setattr(kept_module, "chart_digest", lambda *a, **k: digested.append(a) or real(*a, **k))
+    digests: dict = {}
+    for values in ({"a": 1}, {"a": 2}, {"a": 1}):
+        render.render_chart(chart, values, "r", digests=digests)
+    assert len(digested) == 1
+    (chart / "templates" / "cm.yaml").write_text((chart / "templates" / "cm.yaml").read_text().replace("x:", "y:"))
+    assert "y: 1" in render.render_chart(chart, {"a": 1}, "r", digests={})[0].text and len(digested) == 2
+
+
+def test_yaml_texts_are_kept_parsed_and_each_caller_gets_its_own_copy(kept):
+    from compose2helm.yamlout import SAFE_LOADER, load_kept
+    import yaml
+    text = "a:\n  b: [1, 2]\nc: x\n"
+    first = load_kept(text)
+    first["a"]["b"].append(3)
+    assert load_kept(text) == yaml.load(text, Loader=SAFE_LOADER) == {"a": {"b": [1, 2]}, "c": "x"}
+    assert len(os.listdir(kept / "yaml")) == 1
+    with pytest.raises(yaml.YAMLError):
+        load_kept("a: [1\n")

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from ..yamlout import SAFE_LOADER
+from ..yamlout import SAFE_LOADER, copy_tree
 
 
 # Install order of kinds, as helm sorts them; anything else after these, by name.
@@ -46,24 +46,13 @@ def split_documents(rendered: dict[str, str]) -> list[Document]:
             obj = _PARSED[chunk]
             if not isinstance(obj, dict) or not obj:
                 continue
-            docs.append(Document(source, chunk.strip("\n"), _copy(obj)))
+            docs.append(Document(source, chunk.strip("\n"), copy_tree(obj)))
     return docs
 
 
 # Rendered objects recur unchanged across the conversions of a migration: each distinct text is
 # parsed once per process, and every caller gets its own copy.
 _PARSED: dict[str, Any] = {}
-
-
-def _copy(node: Any) -> Any:
-    """A copy of what the safe loader builds: dicts, lists and sets hold the only mutable state."""
-    if type(node) is dict:
-        return {k: _copy(v) for k, v in node.items()}
-    if type(node) is list:
-        return [_copy(v) for v in node]
-    if type(node) is set:
-        return set(node)
-    return node
 
 
 def is_test_hook(doc: Document) -> bool:

@@ -3,31 +3,26 @@ dependencies, or, for a large umbrella, in parts that give the same output.
 """
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import os
 import re
-import sys
-import zlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import InputError
-from ..util import cache
 from ..util.scratch import scratch_dir
 from ..yamlout import SAFE_LOADER
-from .assemble import assemble, chart_digest, dependencies, disabled_dependencies, link_or_copy, scratch_charts, values_of
+from .assemble import assemble, dependencies, disabled_dependencies, link_or_copy, scratch_charts, values_of
 from .documents import Document, split_documents
 from .engine import load_engine
+from .kept import keep_documents, kept_documents, rendering_key
 from .values_check import take_schemas, values_valid
 
 
 def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
                  namespace: str = "default", skip: frozenset[str] = frozenset(),
-                 schemas: str = "helm") -> list[Document]:
+                 schemas: str = "helm", digests: dict | None = None) -> list[Document]:
     """Render chart_dir with its (file://) dependencies built in a scratch copy.
 
     skip: templates, by the name Helm gives their output (chart/charts/sub/templates/x.yaml),
@@ -35,15 +30,17 @@ def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
     schemas: how the values are checked against the charts' values.schema.json: "helm" by the
     engine, as `helm template` does; "python" by compiled schemas where that gives Helm's answer
     (values_check.py: same output, same errors, less engine time); "none" not at all, for a
-    rendering made to trace values rather than to install (verify/coupling.py's markers)."""
+    rendering made to trace values rather than to install (verify/coupling.py's markers).
+    A rendering is kept between processes (kept.py); digests: a dict the caller keeps while the
+    chart's files stay as they are, so that renderings of it digest them once."""
     if schemas not in ("helm", "python", "none"):
         raise ValueError(f"schemas: {schemas!r}")
-    key = _kept_key(Path(chart_dir), values, release, namespace, skip, schemas)
-    out = _kept(key)
-    if out is None:
-        out = _render(chart_dir, values, release, namespace, skip, schemas)
-        _keep(key, out)
-    return split_documents(out)
+    key = rendering_key(Path(chart_dir), values, release, namespace, skip, schemas, digests)
+    docs = kept_documents(key)
+    if docs is None:
+        docs = split_documents(_render(chart_dir, values, release, namespace, skip, schemas))
+        keep_documents(key, docs)
+    return docs
 
 
 def _render(chart_dir: Path, values: dict[str, Any], release: str, namespace: str, skip: frozenset[str],
@@ -64,67 +61,6 @@ def _render(chart_dir: Path, values: dict[str, Any], release: str, namespace: st
     if out is None:
         out = _render_once(chart_dir, values, release, namespace, skip, "helm")
     return out
-
-
-# --- renderings kept between processes ------------------------------------------------------------
-#
-# A rendering is decided by the files Helm reads (the chart and the dependencies it unpacks), the
-# values, the release and namespace, what is left out and how schemas are applied, the engine and
-# this module's way of preparing the scratch copy. Under a digest of all of those it is kept
-# (util/cache.py), so a conversion or drift check of an unchanged file renders nothing again;
-# an error is never kept (the next run renders and words it). Charts with an archived (remote)
-# dependency, or values JSON cannot hold exactly, are always rendered.
-
-_KEPT_LIMIT = 4000      # entries; above it the least recently used half is removed
-
-
-def _kept_key(chart_dir: Path, values: dict[str, Any], release: str, namespace: str, skip: frozenset[str],
-              schemas: str) -> str | None:
-    if cache.cache_dir("render") is None:
-        return None
-    try:
-        encoded = json.dumps([values, release, namespace, sorted(skip), schemas], sort_keys=True,
-                             separators=(",", ":"), allow_nan=False)
-        digest, local = chart_digest(chart_dir.resolve(), disabled_dependencies(chart_dir, values), rendering=True)
-    except (TypeError, ValueError, OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    if not local:
-        return None
-    h = hashlib.sha256(f"{digest} {_procedure()}".encode())
-    h.update(encoded.encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
-
-
-@functools.lru_cache(maxsize=1)
-def _procedure() -> str:
-    """The engine's version and a digest of the code that prepares what it renders (this module,
-    assemble.py, values_check.py): a change to either renders again."""
-    from . import assemble as assemble_module, values_check
-    h = hashlib.sha256(str(getattr(load_engine(), "__version__", "")).encode())
-    for module in (sys.modules[__name__], assemble_module, values_check):
-        with open(module.__file__, "rb") as fh:
-            h.update(fh.read())
-    return h.hexdigest()
-
-
-def _kept(key: str | None) -> dict[str, str] | None:
-    data = cache.load("render", key) if key else None
-    if data is None:
-        return None
-    try:
-        out = json.loads(zlib.decompress(data))
-    except (ValueError, zlib.error):
-        return None
-    if not isinstance(out, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in out.items()):
-        return None
-    cache.touch("render", key)   # recently used: kept when the least used are removed
-    return out
-
-
-def _keep(key: str | None, out: dict[str, str]) -> None:
-    if key:
-        cache.store("render", key, zlib.compress(json.dumps(out, sort_keys=True).encode(), 1))
-        cache.prune("render", _KEPT_LIMIT)
 
 
 def _prepare(target: Path, skip: frozenset[str], schemas: str) -> dict:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
 from ..chart.charts import RENDERED_KINDS, Dependency, common_chart, dependencies_of, overlay, umbrella_chart
 from ..errors import InputError, VerificationError
 from ..helm.documents import is_test_hook, manifest_text
@@ -32,7 +30,7 @@ from ..verify.check import ServiceReport, VerifyReport, structural, verify_objec
 from ..verify.coupling import marker_values, report_coupling, unread_templates
 from ..verify.k8scheck import Problem
 from ..verify.k8sschemas import prepare_schemas
-from ..yamlout import SAFE_LOADER
+from ..yamlout import load_kept
 from .earlier import Earlier, earlier_callers, existing_umbrella
 from .gmc_files import check_gmc, write_gmc
 from .output import Staging
@@ -226,10 +224,10 @@ def _value_keys(stage: Staging, out: Path, umbrella: str, deps: set[Dependency],
     (its values.schema.json) and what any overlay of the example sets there (compose variables);
     at the top, the megaservice's named values the overlays set. Overlays earlier conversions left
     beside the umbrella count too, so a value one of them sets is never rejected."""
-    trees = [yaml.load(t, Loader=SAFE_LOADER) or {} for t in texts.values()]
+    trees = [load_kept(t) or {} for t in texts.values()]
     for f in sorted((out / umbrella).glob("*-values.yaml")):
         if f.name not in written:
-            trees.append(yaml.load(f.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {})
+            trees.append(load_kept(f.read_text(encoding="utf-8")) or {})
     keys: dict[str, list[str]] = {}
     for d in deps:
         rel = f"helm-charts/common/{d.name}/values.schema.json"
@@ -261,8 +259,9 @@ def _render_and_check(stage: Staging, staged: _Staged, live: list[Member], opts:
     spare = SPARE_CORE and (os.cpu_count() or 1) > 1
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="c2h-render") as pool, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="c2h-render-marked") as marked_pool:
+        digests: dict = {}     # the staged charts stay as they are until this returns (render_chart)
         futures = {m: pool.submit(_render_overlay, stage.path(staged.umbrella), staged.overlays[m],
-                                  m.prepared.release) for m in live}
+                                  m.prepared.release, digests=digests) for m in live}
         # Verification renders each overlay once more with every variable's value changed (coupling.py).
         marked = {}
         for m in live if opts.verify else []:
@@ -270,10 +269,11 @@ def _render_and_check(stage: Staging, staged: _Staged, live: list[Member], opts:
             tree, marks = marker_values(m.prepared.plan.variables, parents)
             if marks and spare:
                 marked[m] = marks, marked_pool.submit(_render_overlay, stage.path(staged.umbrella),
-                                                      staged.overlays[m], m.prepared.release, tree, schemas="none")
+                                                      staged.overlays[m], m.prepared.release, tree, schemas="none",
+                                                      digests=digests)
             elif marks:
                 marked[m] = marks, pool.submit(_render_marked, futures[m], stage.path(staged.umbrella),
-                                               staged.overlays[m], m.prepared.release, tree)
+                                               staged.overlays[m], m.prepared.release, tree, digests)
         try:
             if opts.verify:
                 prepare_schemas(RENDERED_KINDS, opts.kube_version)
@@ -315,20 +315,23 @@ def _stage_manifest(stage: Staging, staged: _Staged, m: Member, docs: list, opts
 
 
 def _render_overlay(umbrella: Path, overlay_text: str, release: str, extra: dict | None = None,
-                    skip: frozenset[str] = frozenset(), schemas: str = "python") -> tuple[list, float]:
+                    skip: frozenset[str] = frozenset(), schemas: str = "python", digests: dict | None = None
+                    ) -> tuple[list, float]:
     """The umbrella rendered with one overlay's values (and extra ones over them), and the seconds
-    that took; skip: templates left out, schemas: how values are checked (render_chart)."""
+    that took; skip: templates left out, schemas: how values are checked, digests: the
+    umbrella's files' (render_chart)."""
     start = time.perf_counter()
-    values = yaml.load(overlay_text, Loader=SAFE_LOADER) or {}
+    values = load_kept(overlay_text) or {}
     # The manifests are for reading: a secret compose requires stays empty (global.renderOnly, README).
     values["global"] = {**(values.get("global") or {}), "renderOnly": True}
     # into the namespace named after the release, which the manifest creates first (namespace_text)
     return (render_chart(umbrella, merge_values(values, extra or {}), release, namespace=release, skip=skip,
-                         schemas=schemas),
+                         schemas=schemas, digests=digests),
             time.perf_counter() - start)
 
 
-def _render_marked(first, umbrella: Path, overlay_text: str, release: str, marked: dict) -> tuple[list, float]:
+def _render_marked(first, umbrella: Path, overlay_text: str, release: str, marked: dict,
+                   digests: dict | None = None) -> tuple[list, float]:
     """The overlay rendered with every variable's value set to its marker (verify/coupling.py),
     once its own rendering (first, queued before it) has shown which templates make nothing the
     coupling check reads: those are left out (a fifth of its engine time for ChatQnA gaudi, a tenth
@@ -336,7 +339,8 @@ def _render_marked(first, umbrella: Path, overlay_text: str, release: str, marke
     docs, _ = first.result()
     # Markers stand where values go without being values (the overlay's own rendering checked
     # those against the schemas): no schema applies to them.
-    return _render_overlay(umbrella, overlay_text, release, marked, skip=unread_templates(docs), schemas="none")
+    return _render_overlay(umbrella, overlay_text, release, marked, skip=unread_templates(docs), schemas="none",
+                           digests=digests)
 
 
 def namespace_text(release: str) -> str:
