@@ -36,9 +36,16 @@ def test_a_second_conversion_reads_lints_templates_and_renderings_and_writes_the
     lints = sorted(os.listdir(kept / "lint"))
     assert len(lints) == 9 and len(os.listdir(kept / "templates")) >= 20   # 8 common charts and the umbrella
     assert len(os.listdir(kept / "render")) == 2      # the overlay, and with its values marked (coupling)
+    assert len(os.listdir(kept / "charts")) == 9      # the common charts and the umbrella, generated
     stamps = {name: (kept / "lint" / name).stat().st_mtime_ns for name in lints}
     assert _convert(tmp_path / "b") == first
     assert {name: (kept / "lint" / name).stat().st_mtime_ns for name in lints} == stamps   # read, not written
+    # every chart kept: the template engine is not even imported
+    probe = ("import sys\nfrom compose2helm.cli.main import main\n"
+             f"sys.argv = ['compose2helm', 'convert', {str(SOURCE)!r}, '--out', {str(tmp_path / 'd')!r}, '-q']\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\nprint('jinja2' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.stdout.split()[-1] == "False", proc.stderr
     env = dict(os.environ, COMPOSE2HELM_NO_CACHE="1")
     assert _convert(tmp_path / "c", env) == first
 

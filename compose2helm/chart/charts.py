@@ -13,8 +13,6 @@ from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any
 
-import jinja2
-
 from .. import __version__
 from ..plan.env_values import env_table
 from ..plan.plan import ExamplePlan, Instance, ServiceValues
@@ -45,6 +43,7 @@ RENDERED_KINDS = (("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("v1
 
 
 def _env() -> jinja2.Environment:
+    import jinja2   # only when a chart is generated: a conversion whose charts are kept needs none
     env = jinja2.Environment(
         bytecode_cache=template_cache(),   # compiling them is a tenth of a conversion
         loader=jinja2.FunctionLoader(
@@ -61,11 +60,13 @@ def _env() -> jinja2.Environment:
     return env
 
 
-_ENV = _env()
+_ENV: list[Any] = []
 
 
 def _render(template: str, **ctx: Any) -> str:
-    text = _ENV.get_template(template).render(**ctx)
+    if not _ENV:
+        _ENV.append(_env())
+    text = _ENV[0].get_template(template).render(**ctx)
     return text if text.endswith("\n") else text + "\n"
 
 
@@ -229,6 +230,7 @@ def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule 
                    diagrams: dict[str, str] | None = None, variables: dict[str, str] | None = None,
                    dependency_keys: dict[str, Any] | None = None, named_keys: Any = None) -> dict[str, str]:
     """helm-charts/<example>/: Chart.yaml, neutral values.yaml, the megaservice templates, overlays.
+    Kept between processes under everything it is made from and the code's version (util/cache.py).
 
     dependency_keys (dependency key -> the keys its values may have) and named_keys (the
     megaservice's named values) close the umbrella's schema: a key no chart takes is rejected by
@@ -239,6 +241,15 @@ def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule 
     -> its mermaid diagram (plan/graph.py), embedded in the README; variables, overlay file name
     -> the table of its compose variables and the values that set them (plan/coupling.py).
     """
+    args = (plan, deps, megaservice, overlays, chart_version, diagrams, variables, dependency_keys, named_keys)
+    key = hashlib.sha256(f"{cache.code_version()} {args!r}".encode("utf-8", "surrogatepass")).hexdigest()
+    return cache.computed("charts", key, lambda: _umbrella_chart(*args))
+
+
+def _umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule | None,
+                    overlays: dict[str, str], chart_version: str, diagrams: dict[str, str] | None,
+                    variables: dict[str, str] | None, dependency_keys: dict[str, Any] | None,
+                    named_keys: Any) -> dict[str, str]:
     name = plan.chart
     deps = sorted(set(deps), key=lambda d: d.key)
     description = (f"The {plan.example} example: its megaservice and the components it runs."

@@ -229,7 +229,7 @@ def _value_keys(stage: Staging, out: Path, umbrella: str, deps: set[Dependency],
         if f.name not in written:
             trees.append(load_kept(f.read_text(encoding="utf-8")) or {})
     keys: dict[str, list[str]] = {}
-    for d in deps:
+    for d in sorted(deps, key=lambda d: d.key):   # in one order, whatever the hash seed
         rel = f"helm-charts/common/{d.name}/values.schema.json"
         text = stage.files.get(rel)
         if text is None and (out / rel).is_file():
