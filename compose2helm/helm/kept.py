@@ -23,7 +23,7 @@ import yaml
 from ..util import cache
 from .assemble import chart_digest, disabled_dependencies
 from .documents import Document, split_documents
-from .engine import load_engine
+from .engine import engine_version
 
 _LIMIT = 4000      # entries; above it the least recently used half is removed
 _KIND = "render"
@@ -59,7 +59,7 @@ def rendering_key(chart_dir: Path, values: dict[str, Any], release: str, namespa
 @functools.lru_cache(maxsize=1)
 def _procedure() -> str:
     """The engine's version and a digest of the code that prepares what it renders."""
-    h = hashlib.sha256(str(getattr(load_engine(), "__version__", "")).encode())
+    h = hashlib.sha256(engine_version().encode())
     for name in ("render.py", "assemble.py", "values_check.py", "kept.py"):
         with open(Path(__file__).with_name(name), "rb") as fh:
             h.update(fh.read())

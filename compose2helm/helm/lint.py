@@ -12,7 +12,7 @@ from typing import Any
 from ..util import cache
 from ..util.scratch import scratch_dir
 from .assemble import assemble, chart_digest
-from .engine import load_engine
+from .engine import engine_version, load_engine
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _lint_kept(chart_dir: Path, digest: str) -> list[LintMessage]:
     the engine's and compose2helm's versions: a common chart recurs unchanged in every conversion
     that uses its component, and linting it is a third of the engine time of one."""
     from .. import __version__
-    engine = getattr(load_engine(), "__version__", "")
+    engine = engine_version()
     key = hashlib.sha256(f"{digest} {engine} {__version__}".encode()).hexdigest()
     kept = cache.load("lint", key)
     if kept is not None:
