@@ -18,10 +18,15 @@ import tempfile
 from typing import Any, Callable
 
 
+def enabled() -> bool:
+    """Whether results are kept at all (COMPOSE2HELM_NO_CACHE unset): callers skip making keys."""
+    return not os.environ.get("COMPOSE2HELM_NO_CACHE")
+
+
 def cache_dir(kind: str) -> str | None:
     """The directory of one kind of cached result, made on first use; None when caching is off
     or it cannot be made."""
-    if os.environ.get("COMPOSE2HELM_NO_CACHE"):
+    if not enabled():
         return None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     directory = os.path.join(base, "compose2helm", kind)
@@ -106,6 +111,8 @@ def parsed(kind: str, text: str, parse: Callable[[str], Any]) -> Any:
 def computed(kind: str, key: str, make: Callable[[], Any]) -> Any:
     """make(), kept as JSON under key when JSON holds it exactly; key must name everything the
     result depends on. make's errors are raised as they are and nothing is kept."""
+    if cache_dir(kind) is None:
+        return make()
     kept = load(kind, key)
     if kept is not None:
         try:
