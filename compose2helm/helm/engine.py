@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import threading
+
+from ..util.cache import files_version
 
 
 def load_engine():
@@ -23,20 +24,11 @@ _VERSION: list[str] = []
 
 
 def engine_version() -> str:
-    """What names the installed engine, without loading it (kept results are keyed by it): the
-    path, size and modification time of each of helm_python's files, its library included; a
-    reinstall or another version changes them. Its __version__ when the files cannot be found."""
+    """What names the installed engine, without loading it (kept results are keyed by it):
+    util/cache.files_version of helm_python's folder, its library included; its __version__
+    when the folder cannot be found."""
     if not _VERSION:
         spec = importlib.util.find_spec("helm_python")
-        found = []
-        for root in (spec.submodule_search_locations or []) if spec else []:
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-                for f in sorted(filenames):
-                    try:
-                        st = os.stat(os.path.join(dirpath, f))
-                    except OSError:
-                        continue
-                    found.append(f"{os.path.join(dirpath, f)} {st.st_size} {st.st_mtime_ns}")
-        _VERSION.append("\n".join(found) if found else str(getattr(load_engine(), "__version__", "")))
+        roots = list(spec.submodule_search_locations or []) if spec else []
+        _VERSION.append(files_version(roots[0]) if roots else str(getattr(load_engine(), "__version__", "")))
     return _VERSION[0]

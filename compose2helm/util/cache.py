@@ -1,10 +1,10 @@
 """Results kept between processes, keyed by the content they were computed from.
 
 Some work gives the same result for the same input every time and recurs in every conversion:
-compiling the chart templates (Jinja), parsing the mapping rules' YAML, generating a common chart
-(its rule alone decides its files), linting a common chart (its files alone decide helm lint's
-messages) and rendering a chart with the same values (helm/render.py). Like Python's bytecode or a linter's
-cache, they are kept in $XDG_CACHE_HOME/compose2helm (~/.cache when unset) under a key that
+compiling the chart templates (Jinja), parsing generated YAML, generating a chart (its rule or
+plan alone decides its files), linting a chart (its files alone decide helm lint's messages),
+rendering it with the same values (helm/kept.py). Like Python's bytecode or a linter's cache,
+they are kept in $XDG_CACHE_HOME/compose2helm (~/.cache when unset) under a key that
 names everything the result depends on; COMPOSE2HELM_NO_CACHE=1 keeps nothing and reads nothing.
 What cannot be read or written is only computed again: a cache never changes an output, and
 never fails a command.
@@ -129,27 +129,33 @@ def computed(kind: str, key: str, make: Callable[[], Any]) -> Any:
     return data
 
 
+def files_version(root: str) -> str:
+    """A digest of the path, size and modification time of each file under root (not
+    __pycache__): what names an installed package's code without reading it; a changed or
+    reinstalled file changes it."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for f in sorted(filenames):
+            path = os.path.join(dirpath, f)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            h.update(f"{os.path.relpath(path, root)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()
+
+
 _CODE: list[str] = []
 
 
 def code_version() -> str:
-    """What names this installation of compose2helm's code: a digest of each of its files' path,
-    size and modification time (a changed or reinstalled file changes it) and its version. For
-    results its code computes from data alone (a common chart from its rule), where the data's
-    digest alone would keep a result of older code."""
+    """What names this installation of compose2helm's code (files_version of the package, and its
+    version): for results its code computes from data alone (a common chart from its rule),
+    where the data's digest alone would keep a result of older code."""
     if not _CODE:
         from .. import __version__
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        h = hashlib.sha256(__version__.encode())
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for f in sorted(filenames):
-                try:
-                    st = os.stat(os.path.join(dirpath, f))
-                except OSError:
-                    continue
-                h.update(f"{os.path.relpath(os.path.join(dirpath, f), root)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-        _CODE.append(h.hexdigest())
+        _CODE.append(f"{__version__} {files_version(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}")
     return _CODE[0]
 
 
