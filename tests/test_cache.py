@@ -279,3 +279,16 @@ def test_yaml_texts_are_kept_parsed_and_each_caller_gets_its_own_copy(kept):
     assert len(os.listdir(kept / "yaml")) == 1
     with pytest.raises(yaml.YAMLError):
         load_kept("a: [1\n")
+
+
+def test_a_rendering_that_changes_by_itself_is_never_kept(kept, tmp_path, monkeypatch):
+    from compose2helm.helm import render
+    random = _small_chart(tmp_path / "random", template="x: {{ randAlphaNum 12 | quote }}\n")
+    quoted = _small_chart(tmp_path / "quoted", template='x: {{ dict "from" "now-1h" | toJson | quote }}\n')
+    engine = render._render
+    calls = []
+    monkeypatch.setattr(render, "_render", lambda *a: calls.append(a[0]) or engine(*a))
+    for chart in (random, random, quoted, quoted):
+        render.render_chart(chart, {}, "r")
+    assert calls == [random, random, quoted]            # "now" in a string is no call of now
+    assert len(os.listdir(kept / "render")) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,10 @@ def chart_digest(chart_dir: Path, leave_out: frozenset[str] = frozenset(), rende
     file:// dependencies but the direct ones named in leave_out; and whether that is all the
     chart is made of (False when a dependency is an archive fetched into charts/, which the
     digest does not read). rendering: only what a rendering can depend on, which leaves out a
-    chart's other files (README.md ...) when none of its templates reads .Files: a common
-    chart's README lists its callers, which change while a migration writes them."""
+    chart's other files (README.md ...) when none of its templates reads .Files (a common
+    chart's README lists its callers, which change while a migration writes them); and False as
+    well when a template calls a function whose output changes by itself (the time, randomness,
+    the cluster: see _VOLATILE), so that no digest stands for its rendering."""
     h = hashlib.sha256()
     local = _digest(Path(chart_dir).resolve(), h, (), leave_out, rendering)
     return h.hexdigest(), local
@@ -86,6 +89,17 @@ def chart_digest(chart_dir: Path, leave_out: frozenset[str] = frozenset(), rende
 # What Helm renders from, whatever the templates read; any other file only through .Files.
 _RENDERED_FROM = ("Chart.yaml", "values.yaml", "values.schema.json", ".helmignore")
 _RENDERED_DIRS = ("templates" + os.sep, "crds" + os.sep)
+# Template functions (Helm's and sprig's) that give another result on each rendering, called in an
+# action: the name outside quoted strings and comments, not a field (.Values.now).
+_ACTION = re.compile(rb"\{\{(.*?)\}\}", re.S)
+_QUOTED = re.compile(rb'"(?:[^"\\]|\\.)*"|`[^`]*`|/\*.*?\*/', re.S)
+_VOLATILE = re.compile(rb"(?<![\w.$])(?:now|ago|rand(?:AlphaNum|Alpha|Ascii|Numeric|Bytes|Int)|uuidv4|shuffle|"
+                       rb"gen(?:CA|CAWithKey|PrivateKey|SelfSignedCert|SelfSignedCertWithKey|SignedCert|"
+                       rb"SignedCertWithKey)|htpasswd|bcrypt|encryptAES|lookup)(?![\w-])")
+
+
+def _volatile(text: bytes) -> bool:
+    return any(_VOLATILE.search(_QUOTED.sub(b"", m.group(1))) for m in _ACTION.finditer(text))
 
 
 def _digest(chart_dir: Path, h: Any, stack: tuple[Path, ...], leave_out: frozenset[str] = frozenset(),
@@ -108,11 +122,14 @@ def _digest(chart_dir: Path, h: Any, stack: tuple[Path, ...], leave_out: frozens
         if os.path.isfile(full):
             with open(full, "rb") as fh:
                 texts.append((rel, fh.read()))
-    if rendering and not any(b".Files" in text for rel, text in texts if rel.startswith(_RENDERED_DIRS)):
-        texts = [(rel, text) for rel, text in texts if rel in _RENDERED_FROM or rel.startswith(_RENDERED_DIRS)]
+    local = True
+    if rendering:
+        templates = [text for rel, text in texts if rel.startswith(_RENDERED_DIRS)]
+        if not any(b".Files" in text for text in templates):
+            texts = [(rel, text) for rel, text in texts if rel in _RENDERED_FROM or rel.startswith(_RENDERED_DIRS)]
+        local = not any(_volatile(text) for text in templates)
     for rel, text in texts:
         h.update(rel.encode() + b"\0" + text + b"\0")
-    local = True
     done: set[str] = set()
     for dep in dependencies(chart_dir):
         repo, name = str(dep.get("repository", "")), str(dep.get("name"))
