@@ -77,10 +77,8 @@ def chart_digest(chart_dir: Path, leave_out: frozenset[str] = frozenset(), rende
     file:// dependencies but the direct ones named in leave_out; and whether that is all the
     chart is made of (False when a dependency is an archive fetched into charts/, which the
     digest does not read). rendering: only what a rendering can depend on, which leaves out a
-    chart's other files (README.md ...) when none of its templates reads .Files (a common
-    chart's README lists its callers, which change while a migration writes them); and False as
-    well when a template calls a function whose output changes by itself (the time, randomness,
-    the cluster: see _VOLATILE), so that no digest stands for its rendering."""
+    chart's other files (README.md ...) when none of its templates reads .Files: a common
+    chart's README lists its callers, which change while a migration writes them."""
     h = hashlib.sha256()
     local = _digest(Path(chart_dir).resolve(), h, (), leave_out, rendering)
     return h.hexdigest(), local
@@ -96,6 +94,26 @@ _QUOTED = re.compile(rb'"(?:[^"\\]|\\.)*"|`[^`]*`|/\*.*?\*/', re.S)
 _VOLATILE = re.compile(rb"(?<![\w.$])(?:now|ago|rand(?:AlphaNum|Alpha|Ascii|Numeric|Bytes|Int)|uuidv4|shuffle|"
                        rb"gen(?:CA|CAWithKey|PrivateKey|SelfSignedCert|SelfSignedCertWithKey|SignedCert|"
                        rb"SignedCertWithKey)|htpasswd|bcrypt|encryptAES|lookup)(?![\w-])")
+
+
+def changes_by_itself(chart_dir: Path, leave_out: frozenset[str] = frozenset(), _stack: tuple = ()) -> bool:
+    """Whether a template of the chart, or of a file:// dependency assemble() unpacks, calls a
+    function whose result changes from one rendering to the next (the time, randomness, the
+    cluster): no digest of its files then stands for its rendering."""
+    chart_dir = Path(chart_dir).resolve()
+    if chart_dir in _stack:
+        return False
+    for dirpath, _, filenames in os.walk(chart_dir / "templates", followlinks=True):
+        for f in filenames:
+            with open(os.path.join(dirpath, f), "rb") as fh:
+                if _volatile(fh.read()):
+                    return True
+    for dep in dependencies(chart_dir):
+        repo = str(dep.get("repository", ""))
+        if repo.startswith("file://") and str(dep.get("name")) not in leave_out \
+                and changes_by_itself(chart_dir / repo[len("file://"):], _stack=_stack + (chart_dir,)):
+            return True
+    return False
 
 
 def _volatile(text: bytes) -> bool:
@@ -122,14 +140,11 @@ def _digest(chart_dir: Path, h: Any, stack: tuple[Path, ...], leave_out: frozens
         if os.path.isfile(full):
             with open(full, "rb") as fh:
                 texts.append((rel, fh.read()))
-    local = True
-    if rendering:
-        templates = [text for rel, text in texts if rel.startswith(_RENDERED_DIRS)]
-        if not any(b".Files" in text for text in templates):
-            texts = [(rel, text) for rel, text in texts if rel in _RENDERED_FROM or rel.startswith(_RENDERED_DIRS)]
-        local = not any(_volatile(text) for text in templates)
+    if rendering and not any(b".Files" in text for rel, text in texts if rel.startswith(_RENDERED_DIRS)):
+        texts = [(rel, text) for rel, text in texts if rel in _RENDERED_FROM or rel.startswith(_RENDERED_DIRS)]
     for rel, text in texts:
         h.update(rel.encode() + b"\0" + text + b"\0")
+    local = True
     done: set[str] = set()
     for dep in dependencies(chart_dir):
         repo, name = str(dep.get("repository", "")), str(dep.get("name"))

@@ -13,7 +13,8 @@ import yaml
 from ..errors import InputError
 from ..util.scratch import scratch_dir
 from ..yamlout import SAFE_LOADER
-from .assemble import assemble, dependencies, disabled_dependencies, link_or_copy, scratch_charts, values_of
+from .assemble import (assemble, changes_by_itself, dependencies, disabled_dependencies, link_or_copy, scratch_charts,
+                       values_of)
 from .documents import Document, split_documents
 from .engine import load_engine
 from .kept import keep_documents, kept_documents, rendering_key
@@ -39,7 +40,9 @@ def render_chart(chart_dir: Path, values: dict[str, Any], release: str,
     docs = kept_documents(key)
     if docs is None:
         docs = split_documents(_render(chart_dir, values, release, namespace, skip, schemas))
-        keep_documents(key, docs)
+        # The same key names the same templates: checked here, when a rendering is to be kept.
+        if key and not changes_by_itself(Path(chart_dir), disabled_dependencies(chart_dir, values)):
+            keep_documents(key, docs)
     return docs
 
 
