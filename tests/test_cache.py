@@ -90,8 +90,6 @@ def test_a_damaged_entry_is_computed_again(kept, tmp_path):
 
 def test_parsed_texts_are_kept_only_when_json_holds_them_exactly(kept):
     import datetime
-
-    import yaml
     calls = []
 
     def parse(text):

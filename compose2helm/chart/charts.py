@@ -11,7 +11,7 @@ import shlex
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..plan.env_values import env_table
@@ -27,6 +27,9 @@ from .pod_options import umbrella_account, umbrella_global, with_pod_options
 from .schema import CONVERSION_KEYS, dumps, schema
 from .security import with_security
 from .values import BOOLEAN, Val, comment, component_val, global_val, values_yaml, workload_values
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 # SemVer, as `helm lint` and `ct lint` want; OPEA's main branch uses "0-latest" (pass it as
