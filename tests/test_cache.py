@@ -3,6 +3,7 @@ never failing a command."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -290,3 +291,16 @@ def test_a_rendering_that_changes_by_itself_is_never_kept(kept, tmp_path, monkey
         render.render_chart(chart, {}, "r")
     assert calls == [random, random, quoted]            # "now" in a string is no call of now
     assert len(os.listdir(kept / "render")) == 1
+
+
+def test_a_kept_chart_of_another_shape_is_made_again(kept, monkeypatch):
+    from compose2helm.chart import charts
+    from compose2helm.plan import rules as plan_rules
+    rule = next(r for r in plan_rules.load_rules().rules if r.component == "tgi")
+    monkeypatch.setattr(charts, "_COMMON", {})
+    first = charts.common_chart(rule)
+    (entry,) = os.listdir(kept / "charts")
+    (kept / "charts" / entry).write_text('["valid JSON", "not a chart"]')
+    monkeypatch.setattr(charts, "_COMMON", {})
+    assert charts.common_chart(rule) == first
+    assert cache.text_files(json.loads((kept / "charts" / entry).read_text()))      # and kept again

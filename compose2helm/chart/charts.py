@@ -168,7 +168,8 @@ def common_chart(rule: Rule, chart_version: str = CHART_VERSION, nested: bool = 
     if key not in _COMMON:
         # and kept between processes (util/cache.py) under the same key and this code's version
         kept = hashlib.sha256(f"{cache.code_version()} {key!r}".encode("utf-8", "surrogatepass")).hexdigest()
-        _COMMON[key] = cache.computed("charts", kept, lambda: _common_chart(rule, chart_version, nested, listed))
+        _COMMON[key] = cache.computed("charts", kept, lambda: _common_chart(rule, chart_version, nested, listed),
+                                      cache.text_files)
     return dict(_COMMON[key])
 
 
@@ -248,7 +249,7 @@ def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule 
     if not cache.enabled():
         return _umbrella_chart(*args)
     key = hashlib.sha256(f"{cache.code_version()} {args!r}".encode("utf-8", "surrogatepass")).hexdigest()
-    return cache.computed("charts", key, lambda: _umbrella_chart(*args))
+    return cache.computed("charts", key, lambda: _umbrella_chart(*args), cache.text_files)
 
 
 def _umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule | None,

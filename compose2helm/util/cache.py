@@ -108,15 +108,18 @@ def parsed(kind: str, text: str, parse: Callable[[str], Any]) -> Any:
     return computed(kind, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), lambda: parse(text))
 
 
-def computed(kind: str, key: str, make: Callable[[], Any]) -> Any:
+def computed(kind: str, key: str, make: Callable[[], Any], valid: Callable[[Any], bool] | None = None) -> Any:
     """make(), kept as JSON under key when JSON holds it exactly; key must name everything the
-    result depends on. make's errors are raised as they are and nothing is kept."""
+    result depends on. make's errors are raised as they are and nothing is kept. valid: whether
+    what was read back has the shape make() gives (else it is made again, as a damaged entry is)."""
     if cache_dir(kind) is None:
         return make()
     kept = load(kind, key)
     if kept is not None:
         try:
-            return json.loads(kept)
+            data = json.loads(kept)
+            if valid is None or valid(data):
+                return data
         except ValueError:
             pass
     data = make()
@@ -176,3 +179,8 @@ def template_cache() -> Any:
                 pass
 
     return TemplateCache(directory)
+
+
+def text_files(data: Any) -> bool:
+    """The shape of a generated chart: file name -> text."""
+    return isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in data.items())

@@ -145,6 +145,8 @@ _PACKED: dict[tuple[str, str, str], tuple[dict | None, dict]] = {}
 
 
 def _pack(version: str, kinds: tuple[tuple[str, str], ...]) -> dict | None:
+    if not cache.enabled():   # made for keeping: with nothing kept, the whole definitions serve
+        return None
     try:
         folder = _schema_dirs()[version]
         st = os.stat(folder / "_definitions.json")
@@ -152,8 +154,17 @@ def _pack(version: str, kinds: tuple[tuple[str, str], ...]) -> dict | None:
         return None
     key = hashlib.sha256(f"{cache.code_version()} {folder} {st.st_size} {st.st_mtime_ns} {kinds!r}".encode()
                          ).hexdigest()
-    pack = cache.computed("k8s-schemas", key, lambda: _make_pack(version, kinds))
-    return pack if isinstance(pack, dict) and {"schemas", "definitions"} <= pack.keys() else None
+    return cache.computed("k8s-schemas", key, lambda: _make_pack(version, kinds), _a_pack)
+
+
+def _a_pack(pack: object) -> bool:
+    """What _make_pack gives, read back (a damaged entry is made again)."""
+    if not isinstance(pack, dict) or not isinstance(pack.get("schemas"), dict) \
+            or not isinstance(pack.get("definitions"), dict):
+        return False
+    defs = pack["definitions"]
+    return ("$id" in defs and isinstance(defs.get("$defs"), dict)
+            and all(s is None or isinstance(s, dict) for s in pack["schemas"].values()))
 
 
 def _make_pack(version: str, kinds: tuple[tuple[str, str], ...]) -> dict:
