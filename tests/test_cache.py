@@ -304,3 +304,16 @@ def test_a_kept_chart_of_another_shape_is_made_again(kept, monkeypatch):
     monkeypatch.setattr(charts, "_COMMON", {})
     assert charts.common_chart(rule) == first
     assert cache.text_files(json.loads((kept / "charts" / entry).read_text()))      # and kept again
+
+
+def test_computed_results_are_touched_when_read_and_pruned_when_too_many(kept, monkeypatch):
+    monkeypatch.setattr(cache, "_PRUNED", set())
+    monkeypatch.setattr(cache, "LIMIT", 4)
+    for n in range(4):
+        assert cache.computed("c", f"k{n}", lambda n=n: {"n": n}) == {"n": n}
+        os.utime(kept / "c" / f"k{n}", ns=(n * 10**9, n * 10**9))
+    assert cache.computed("c", "k0", lambda: pytest.fail("made again")) == {"n": 0}
+    assert (kept / "c" / "k0").stat().st_mtime_ns > 3 * 10**9         # read: the most recently used
+    monkeypatch.setattr(cache, "_PRUNED", set())                         # another process (once in each)
+    cache.computed("c", "k4", lambda: {"n": 4})                          # a fifth: above the limit
+    assert sorted(os.listdir(kept / "c")) == ["k0", "k4"]

@@ -25,7 +25,6 @@ from .assemble import chart_digest, disabled_dependencies
 from .documents import Document, split_documents
 from .engine import engine_version
 
-_LIMIT = 4000      # entries; above it the least recently used half is removed
 _KIND = "render"
 
 
@@ -103,4 +102,4 @@ def keep_documents(key: str | None, docs: list[Document]) -> None:
             sources.setdefault(d.source, []).append(d.text)
         encoded = json.dumps({"out": {s: "\n---\n".join(texts) for s, texts in sources.items()}})
     cache.store(_KIND, key, zlib.compress(encoded.encode("utf-8", "surrogatepass"), 1))
-    cache.prune(_KIND, _LIMIT)
+    cache.prune(_KIND, cache.LIMIT)

@@ -76,12 +76,14 @@ def touch(kind: str, key: str) -> None:
 
 
 _PRUNED: set[str] = set()
+LIMIT = 4000    # entries of one kind; above it the least recently used half is removed (prune)
 
 
 def prune(kind: str, limit: int) -> None:
     """Once per process and kind: when more than limit entries are kept, remove the least
-    recently used (oldest modification time) until half of limit remain. Kinds whose entries
-    grow with every new input (renderings) use it; the others hold one entry per chart or rule."""
+    recently used (oldest modification time: touch() on each use) until half of limit remain.
+    Called after a new entry is kept: renderings, umbrella charts and parsed overlays grow with
+    every new input."""
     directory = cache_dir(kind)
     if directory is None or kind in _PRUNED:
         return
@@ -119,6 +121,7 @@ def computed(kind: str, key: str, make: Callable[[], Any], valid: Callable[[Any]
         try:
             data = json.loads(kept)
             if valid is None or valid(data):
+                touch(kind, key)
                 return data
         except ValueError:
             pass
@@ -127,6 +130,7 @@ def computed(kind: str, key: str, make: Callable[[], Any], valid: Callable[[Any]
         encoded = json.dumps(data, allow_nan=False)
         if json.loads(encoded) == data:
             store(kind, key, encoded.encode())
+            prune(kind, LIMIT)
     except (TypeError, ValueError):
         pass
     return data
