@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from .util import cache
 
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when PyYAML has it
 
@@ -19,7 +20,6 @@ def load_kept(text: str) -> Any:
     if text not in _LOADED:
         if len(_LOADED) >= 512:
             _LOADED.clear()
-        from .util import cache   # the cache is for this, not for every user of the dumper
         _LOADED[text] = cache.parsed("yaml", text, lambda t: yaml.load(t, Loader=SAFE_LOADER))
     return copy_tree(_LOADED[text])
 

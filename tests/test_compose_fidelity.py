@@ -245,7 +245,6 @@ def test_the_port_beside_a_rewritten_host_is_the_services_port_not_the_published
 
 def test_a_required_secret_stops_the_install_until_set_and_the_manifest_carries_it_empty(tmp_path):
     import pytest
-    import yaml
     from compose2helm.errors import InputError
     from compose2helm.helm.render import render_chart
 
@@ -278,7 +277,6 @@ def test_a_required_secret_stops_the_install_until_set_and_the_manifest_carries_
 
 def test_helm_test_connects_to_a_tcp_port_and_skips_a_udp_only_service(tmp_path):
     from compose2helm.helm.render import render_chart
-    import yaml
     src, result, objs = _convert(tmp_path, PROTOCOLS)
     umbrella = tmp_path / "out" / "helm-charts" / "app"
     docs = render_chart(umbrella, load_yaml((umbrella / "default-values.yaml").read_text()), "r")
@@ -313,7 +311,6 @@ def test_exposed_ports_keep_their_protocol_too(tmp_path):
 
 def test_a_required_secret_inside_a_longer_value_is_required_too(tmp_path):
     import pytest
-    import yaml
     from compose2helm.errors import InputError
     from compose2helm.helm.render import render_chart
 

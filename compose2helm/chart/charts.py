@@ -6,7 +6,7 @@ what differs between examples and platforms lives in the umbrella's overlay valu
 """
 from __future__ import annotations
 
-import hashlib
+import functools
 import shlex
 from dataclasses import dataclass
 from importlib import resources
@@ -45,6 +45,7 @@ RENDERED_KINDS = (("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("v1
                   ("networking.k8s.io/v1", "NetworkPolicy"))
 
 
+@functools.lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
     import jinja2   # only when a chart is generated: a conversion whose charts are kept needs none
     env = jinja2.Environment(
@@ -63,13 +64,8 @@ def _env() -> jinja2.Environment:
     return env
 
 
-_ENV: list[Any] = []
-
-
 def _render(template: str, **ctx: Any) -> str:
-    if not _ENV:
-        _ENV.append(_env())
-    text = _ENV[0].get_template(template).render(**ctx)
+    text = _env().get_template(template).render(**ctx)
     return text if text.endswith("\n") else text + "\n"
 
 
@@ -165,11 +161,9 @@ def common_chart(rule: Rule, chart_version: str = CHART_VERSION, nested: bool = 
     A common chart depends on its rule (and callers) alone, so it is built once per process per rule."""
     listed = tuple((u, tuple(sorted(c))) for u, c in sorted((callers or {}).items()))
     key = (repr(rule), chart_version, nested, listed)
-    if key not in _COMMON:
-        # and kept between processes (util/cache.py) under the same key and this code's version
-        kept = hashlib.sha256(f"{cache.code_version()} {key!r}".encode("utf-8", "surrogatepass")).hexdigest()
-        _COMMON[key] = cache.computed("charts", kept, lambda: _common_chart(rule, chart_version, nested, listed),
-                                      cache.text_files)
+    if key not in _COMMON:   # and kept between processes (util/cache.py)
+        _COMMON[key] = cache.made("charts", key, lambda: _common_chart(rule, chart_version, nested, listed),
+                                  cache.text_files)
     return dict(_COMMON[key])
 
 
@@ -246,10 +240,7 @@ def umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule 
     -> the table of its compose variables and the values that set them (plan/coupling.py).
     """
     args = (plan, deps, megaservice, overlays, chart_version, diagrams, variables, dependency_keys, named_keys)
-    if not cache.enabled():
-        return _umbrella_chart(*args)
-    key = hashlib.sha256(f"{cache.code_version()} {args!r}".encode("utf-8", "surrogatepass")).hexdigest()
-    return cache.computed("charts", key, lambda: _umbrella_chart(*args), cache.text_files)
+    return cache.made("charts", args, lambda: _umbrella_chart(*args), cache.text_files)
 
 
 def _umbrella_chart(plan: ExamplePlan, deps: list[Dependency], megaservice: Rule | None,

@@ -39,10 +39,11 @@ def rendering_key(chart_dir: Path, values: dict[str, Any], release: str, namespa
         encoded = json.dumps([values, release, namespace, sorted(skip), schemas], sort_keys=True,
                              separators=(",", ":"), allow_nan=False)
         leave_out = disabled_dependencies(chart_dir, values)
-        at = (str(chart_dir.resolve()), leave_out)
+        resolved = chart_dir.resolve()
+        at = (str(resolved), leave_out)
         known = digests.get(at) if digests is not None else None
         if known is None:
-            known = chart_digest(chart_dir.resolve(), leave_out, rendering=True)
+            known = chart_digest(resolved, leave_out, rendering=True)
             if digests is not None:
                 digests[at] = known
     except (TypeError, ValueError, OSError, UnicodeDecodeError, yaml.YAMLError):

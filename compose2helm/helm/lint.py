@@ -32,11 +32,6 @@ class LintMessage:
         return {**out, "severity": self.severity, "path": self.path, "message": self.message}
 
 
-def _digest(chart_dir: Path) -> str:
-    """A digest of a chart and its file:// dependencies: what lint's result depends on."""
-    return chart_digest(Path(chart_dir))[0]
-
-
 _LINTED: dict[str, list[LintMessage]] = {}
 
 
@@ -67,7 +62,7 @@ def start_lints(chart_dirs: list[Path]) -> Linting:
 
 
 def _lint_in_turn(chart_dir: Path) -> str:
-    key = _digest(chart_dir)
+    key = chart_digest(chart_dir)[0]   # lint's result depends on the chart's and its dependencies' files
     if key not in _LINTED:
         _LINTED[key] = _lint_kept(chart_dir, key)
     return key

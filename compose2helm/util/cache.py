@@ -153,6 +153,16 @@ def files_version(root: str) -> str:
     return h.hexdigest()
 
 
+def made(kind: str, inputs: Any, make: Callable[[], Any], valid: Callable[[Any], bool] | None = None) -> Any:
+    """make() for a result compose2helm's code makes from inputs alone (a chart from its rule),
+    kept (computed) under repr(inputs) and code_version(): the inputs' digest alone would keep
+    a result of older code. With nothing kept, no key is made."""
+    if not enabled():
+        return make()
+    key = hashlib.sha256(f"{code_version()} {inputs!r}".encode("utf-8", "surrogatepass")).hexdigest()
+    return computed(kind, key, make, valid)
+
+
 _CODE: list[str] = []
 
 
